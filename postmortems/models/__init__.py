@@ -1,0 +1,31 @@
+"""The domain vocabulary (DESIGN.md section 2), one module per concern."""
+
+from .action_items import ActionItem, ActionItemChange
+from .deliveries import Delivery
+from .incidents import Incident, IncidentChange, Participant, Service
+from .timeline import ReviewQuestion, TimelineEntry, TimelineEntryRevision
+from .writeups import (
+    ContributingFactor,
+    Postmortem,
+    PostmortemRevision,
+    PostmortemTransition,
+    ReviewMeeting,
+)
+
+__all__ = [
+    "ActionItem",
+    "ActionItemChange",
+    "ContributingFactor",
+    "Delivery",
+    "Incident",
+    "IncidentChange",
+    "Participant",
+    "Postmortem",
+    "PostmortemRevision",
+    "PostmortemTransition",
+    "ReviewMeeting",
+    "ReviewQuestion",
+    "Service",
+    "TimelineEntry",
+    "TimelineEntryRevision",
+]

@@ -1,0 +1,122 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class ActionItemQuerySet(models.QuerySet):
+    def open(self) -> "ActionItemQuerySet":
+        return self.filter(status__in=ActionItem.OPEN_STATUSES)
+
+    def overdue(self, today) -> "ActionItemQuerySet":
+        return self.open().filter(due_on__lt=today)
+
+    def due_between(self, start, end) -> "ActionItemQuerySet":
+        return self.open().filter(due_on__gte=start, due_on__lte=end)
+
+
+class ActionItem(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+        WONT_DO = "wont_do", "Won't do"
+
+    class Priority(models.IntegerChoices):
+        HIGH = 1, "High"
+        MEDIUM = 2, "Medium"
+        LOW = 3, "Low"
+
+    class Kind(models.TextChoices):
+        DETECT = "detect", "Detect"
+        MITIGATE = "mitigate", "Mitigate"
+        PREVENT = "prevent", "Prevent"
+        PROCESS = "process", "Process"
+        LEARN = "learn", "Learn"
+
+    OPEN_STATUSES = (Status.OPEN, Status.IN_PROGRESS)
+
+    incident = models.ForeignKey(
+        "postmortems.Incident", on_delete=models.CASCADE, related_name="action_items"
+    )
+    contributing_factor = models.ForeignKey(
+        "postmortems.ContributingFactor",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="action_items",
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Owner and due date may be missing; the quality prompts flag items without them.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="action_items",
+    )
+    team = models.ForeignKey(
+        "accounts.Team",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="action_items",
+    )
+    due_on = models.DateField(null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority, default=Priority.MEDIUM)
+    kind = models.CharField(max_length=20, choices=Kind, default=Kind.PREVENT)
+    status = models.CharField(max_length=20, choices=Status, default=Status.OPEN)
+    closed_reason = models.TextField(blank=True)
+    tracker_url = models.URLField("tracker link", max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ActionItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_on", "pk"]
+        indexes = [
+            models.Index(fields=["owner", "status", "due_on"]),
+            models.Index(fields=["team", "status", "due_on"]),
+            models.Index(fields=["status", "due_on"]),
+            models.Index(fields=["status", "completed_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="wont_do") | ~Q(closed_reason=""),
+                name="action_item_wont_do_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("postmortems:action_item_detail", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class ActionItemChange(models.Model):
+    """One recorded change of an action item: status, owner or due date, with a reason."""
+
+    action_item = models.ForeignKey(ActionItem, on_delete=models.CASCADE, related_name="changes")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    field = models.CharField(max_length=30)
+    old_value = models.CharField(max_length=200, blank=True)
+    new_value = models.CharField(max_length=200, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.old_value} → {self.new_value}"

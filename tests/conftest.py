@@ -1,0 +1,40 @@
+import os
+
+import pytest
+
+from postmortems.celery import app as celery_app
+
+# Tests that need PostgreSQL, Redis or Chromium skip on a bare laptop, but CI sets this so that a
+# missing service fails the run instead of silently skipping what it was meant to prove.
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def needs(condition: bool, reason: str):
+    """Skip when `condition` is false, unless CI requires the service: then fail."""
+    if condition:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"CI requires this, but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.SITE_URL = "http://testserver"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _celery_eager():
+    """Tasks run in-process by default; the worker tests start a real worker instead."""
+    previous = {
+        "task_always_eager": celery_app.conf.task_always_eager,
+        "task_eager_propagates": celery_app.conf.task_eager_propagates,
+    }
+    celery_app.conf.update(task_always_eager=True, task_eager_propagates=True)
+    yield
+    celery_app.conf.update(previous)
