@@ -15,6 +15,13 @@ class ActionItemQuerySet(models.QuerySet):
     def due_between(self, start, end) -> "ActionItemQuerySet":
         return self.open().filter(due_on__gte=start, due_on__lte=end)
 
+    def done_since(self, moment) -> "ActionItemQuerySet":
+        return self.filter(status=ActionItem.Status.DONE, completed_at__gte=moment)
+
+    def with_related(self) -> "ActionItemQuerySet":
+        """Everything a list row shows, in the same query."""
+        return self.select_related("incident", "owner", "team", "contributing_factor")
+
 
 class ActionItem(models.Model):
     class Status(models.TextChoices):
@@ -103,6 +110,34 @@ class ActionItem(models.Model):
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
 
+    def days_overdue(self, today=None) -> int:
+        """Whole days past the due date while still open; 0 when not overdue."""
+        if not self.is_open or self.due_on is None:
+            return 0
+        today = today or timezone.localdate()
+        return max((today - self.due_on).days, 0)
+
+    def days_until_due(self, today=None) -> int | None:
+        """Days left before the due date (0 on the day, negative when past); None without one."""
+        if self.due_on is None:
+            return None
+        today = today or timezone.localdate()
+        return (self.due_on - today).days
+
+    @property
+    def overdue_days(self) -> int:
+        """For templates: days overdue in the viewer's own zone."""
+        return self.days_overdue()
+
+    @property
+    def due_in_days(self) -> int | None:
+        return self.days_until_due()
+
+    @property
+    def age_days(self) -> int:
+        """Days since the item was created, counted in the viewer's zone."""
+        return (timezone.localdate() - timezone.localdate(self.created_at)).days
+
 
 class ActionItemChange(models.Model):
     """One recorded change of an action item: status, owner or due date, with a reason."""
@@ -115,8 +150,15 @@ class ActionItemChange(models.Model):
     new_value = models.CharField(max_length=200, blank=True)
     reason = models.TextField(blank=True)
 
+    # How each recorded field is named on the page.
+    FIELD_LABELS = {"status": "Status", "owner": "Owner", "due_on": "Due date"}
+
     class Meta:
         ordering = ["at", "pk"]
 
     def __str__(self) -> str:
         return f"{self.field}: {self.old_value} → {self.new_value}"
+
+    @property
+    def field_label(self) -> str:
+        return self.FIELD_LABELS.get(self.field, self.field.replace("_", " ").capitalize())
