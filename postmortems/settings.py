@@ -157,6 +157,9 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 
+# Opt in now to what Django 6 does anyway: a URL typed without a scheme means https.
+FORMS_URLFIELD_ASSUME_HTTPS = True
+
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
@@ -253,6 +256,11 @@ REMINDERS = {
     "ACTION_ITEM_ESCALATE_DAYS": env_int("REMINDER_ACTION_ITEM_ESCALATE_DAYS", 14),
     "DIGEST_WEEKDAY": 0,  # Monday
     "DIGEST_HOUR": env_int("DIGEST_LOCAL_HOUR", 9),
+    # A claimed delivery not marked sent within this time is taken over by a later scan. Longer
+    # than any one send (EMAIL_TIMEOUT), or a slow send and its takeover would both go out.
+    "DELIVERY_LEASE_SECONDS": env_int("REMINDER_DELIVERY_LEASE_SECONDS", 10 * 60),
+    # Attempts per delivery (the first and the retries) before it stays failed.
+    "DELIVERY_MAX_ATTEMPTS": env_int("REMINDER_DELIVERY_MAX_ATTEMPTS", 5),
 }
 
 LOGGING = {
