@@ -4,8 +4,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
-from postmortems.celery import app as celery_app
+from kombu import Connection
 
 
 def _check_database() -> str:
@@ -18,7 +17,7 @@ def _check_database() -> str:
 def _check_broker() -> str:
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
         return "embedded"
-    with celery_app.connection_for_write() as conn:
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
     return "ok"
 
