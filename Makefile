@@ -17,7 +17,7 @@ env: $(UV)
 	$(UV) sync --locked --quiet
 
 run: env
-	@mkdir -p .run
+	@mkdir -p .run/broker/queue .run/broker/processed
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
 	@echo ""
