@@ -146,3 +146,51 @@ def visible_action_items(user: User) -> QuerySet[ActionItem]:
 def can_review_action_items(user: User) -> bool:
     """The review page across incidents; others still see their own items there."""
     return user.is_active and (user.is_facilitator or is_manager(user) or _is_admin(user))
+
+
+# --- Write-ups: review workflow steps and exports (added by the write-ups work) -----------------
+
+
+def can_transition_postmortem(user: User, postmortem: Postmortem, action: str) -> bool:
+    """Who may take a review step; whether the current status allows it is the model's rule."""
+    incident = postmortem.incident
+    if action in ("submit", "not_required"):
+        return can_edit_postmortem(user, incident)
+    if action == "approve":
+        return can_approve_postmortem(user, postmortem)
+    if action in ("send_back", "reopen"):
+        return can_edit_postmortem(user, incident) or can_approve_postmortem(user, postmortem)
+    return False
+
+
+def can_export_postmortem(user: User, postmortem: Postmortem) -> bool:
+    """Published: whoever may read it. Unpublished: editors only (it is not agreed yet)."""
+    if postmortem.is_published:
+        return can_read_postmortem(user, postmortem)
+    return can_edit_postmortem(user, postmortem.incident)
+
+
+# --- Home page (added by the action-items work): querysets twinning the predicates above -------
+
+
+def postmortems_awaiting_approval(user: User) -> QuerySet[Postmortem]:
+    """In-review write-ups the user may approve: can_approve_postmortem as one query, limited to
+    incidents the user can see."""
+    in_review = Postmortem.objects.filter(
+        status=Postmortem.Status.IN_REVIEW, incident__in=visible_incidents(user)
+    )
+    if _is_admin(user):
+        return in_review
+    if not user.is_active or not (user.is_facilitator or is_manager(user)):
+        return Postmortem.objects.none()
+    facilitates = Participant.objects.filter(
+        incident=OuterRef("incident"), user=user, role__in=Participant.FACILITATING_ROLES
+    )
+    return in_review.exclude(Exists(facilitates))
+
+
+def can_view_postmortem_history(user: User, postmortem: Postmortem) -> bool:
+    """Every saved version, drafts included: editors, and reviewers while they may read it."""
+    if can_edit_postmortem(user, postmortem.incident):
+        return True
+    return can_read_postmortem(user, postmortem) and can_approve_postmortem(user, postmortem)

@@ -25,22 +25,39 @@ PERSON_REASON = (
 )
 PERSON_SUGGESTION = "What could make the right action easier, or the wrong one harder, for anyone?"
 
+# Retraining a model is engineering, not blame: "retrain the anomaly detection model".
+NOT_PEOPLE = (
+    r"[^.\n]{0,40}\b(?:models?|classifiers?|detectors?|networks?|embeddings?|indexes|index)\b"
+)
+
 # (pattern, reason, suggestion). Patterns are case-insensitive regular expressions; `{who}` is a
 # word that names someone (any word, as in "retrain Sam" or "remind the team").
 PERSON_LEXICON: list[tuple[str, str, str]] = [
-    (r"\bbe (?:more|extra) (?:careful|vigilant|diligent|cautious)\b", PERSON_REASON,
-     PERSON_SUGGESTION),
+    (
+        r"\bbe (?:more|extra) (?:careful|vigilant|diligent|cautious)\b",
+        PERSON_REASON,
+        PERSON_SUGGESTION,
+    ),
     (r"\bpay (?:more |closer |better )?attention\b", PERSON_REASON, PERSON_SUGGESTION),
-    (r"\bdouble[- ]check(?:s|ed|ing)?\b", PERSON_REASON,
-     "Could a tool or a pipeline step do the check, every time, for everyone?"),
-    (r"\bre-?train(?:s|ed|ing)? {who}", PERSON_REASON,
-     "If knowledge was missing, what would make it easy to find at the moment it is needed "
-     "(a runbook link in the alert, a guard in the tool)?"),
+    (
+        r"\bdouble[- ]check(?:s|ed|ing)?\b",
+        PERSON_REASON,
+        "Could a tool or a pipeline step do the check, every time, for everyone?",
+    ),
+    (
+        r"\bre-?train(?:s|ed|ing)? (?!" + NOT_PEOPLE + "){who}",
+        PERSON_REASON,
+        "If knowledge was missing, what would make it easy to find at the moment it is needed "
+        "(a runbook link in the alert, a guard in the tool)?",
+    ),
     (r"\bremind(?:s|ed|ing)? {who} to\b", PERSON_REASON, PERSON_SUGGESTION),
     (r"\btell(?:s|ing)? {who} (?:not to|to stop|never)\b", PERSON_REASON, PERSON_SUGGESTION),
     (r"\b(?:don't|do not|never) forget\b", PERSON_REASON, PERSON_SUGGESTION),
-    (r"\bmake sure (?:to|that (?:he|she|they|you|we|everyone|engineers?))\b", PERSON_REASON,
-     PERSON_SUGGESTION),
+    (
+        r"\bmake sure (?:to|that (?:he|she|they|you|we|everyone|engineers?))\b",
+        PERSON_REASON,
+        PERSON_SUGGESTION,
+    ),
     (
         r"\b(?:he|she|they|you|someone|somebody|everyone|engineers?|the engineer|developers?|"
         r"operators?|on-?call(?: engineers?)?|the team|staff|people) (?:should|must|needs? to)\b",
@@ -63,14 +80,22 @@ VAGUE_LEXICON: list[tuple[str, str, str]] = [
     (r"\binvestigat(?:e|es|ing|ion)\b", VAGUE_REASON, VAGUE_SUGGESTION),
     (r"\blook(?:s|ing)? into\b", VAGUE_REASON, VAGUE_SUGGESTION),
     (r"\bimprov(?:e|es|ing)\b", VAGUE_REASON, VAGUE_SUGGESTION),
-    (r"\bfix(?:es)? (?:it|this|that|the (?:issue|problem|bug))\b", VAGUE_REASON,
-     VAGUE_SUGGESTION),
+    (r"\bfix(?:es)? (?:it|this|that|the (?:issue|problem|bug))\b", VAGUE_REASON, VAGUE_SUGGESTION),
     (r"\b(?:think|thinking) about\b", VAGUE_REASON, VAGUE_SUGGESTION),
     (r"\bconsider(?:s|ing)?\b", VAGUE_REASON, VAGUE_SUGGESTION),
     (r"\bfollow(?:[- ]up)? on\b", VAGUE_REASON, VAGUE_SUGGESTION),
 ]
 
 MIN_TITLE_WORDS = 4
+
+# How each kind of prompt is labelled on the page.
+LABELS = {
+    TARGETS_PERSON: "Aimed at a person",
+    VAGUE: "Vague",
+    TOO_SHORT: "Too short",
+    NO_OWNER: "No owner",
+    NO_DUE_DATE: "No due date",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +104,10 @@ class Prompt:
     phrase: str  # the words that triggered it ("" for missing owner/due date)
     message: str  # what the prompt says, in one or two sentences
     suggestion: str  # a question or reframing to consider
+
+    @property
+    def label(self) -> str:
+        return LABELS.get(self.kind, self.kind)
 
     @property
     def is_about_wording(self) -> bool:
@@ -97,7 +126,7 @@ _VAGUE = _compile(VAGUE_LEXICON)
 
 
 def _name_patterns(names: Iterable[str]) -> list[re.Pattern]:
-    """"Sam should…", "Sam needs to…": a named person as the one who must change."""
+    """ "Sam should…", "Sam needs to…": a named person as the one who must change."""
     patterns = []
     for name in {n.strip() for n in names if n and len(n.strip()) > 1}:
         patterns.append(

@@ -1,9 +1,30 @@
+import re
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
+
+# Larger numbers cannot be a primary key, and comparing with them overflows the database driver.
+MAX_PK = 2**63 - 1
+HUMAN_ID_RE = re.compile(r"^\s*(?:inc\s*-?\s*)?(\d{1,19})\s*$", re.IGNORECASE)
+
+
+def human_duration(value: timedelta | None) -> str:
+    """A duration as people say it: "1 h 23 min", "2 d 5 h", "under 1 min"; "" for None."""
+    if value is None:
+        return ""
+    minutes = int(value.total_seconds() // 60)
+    if minutes < 1:
+        return "under 1 min"
+    days, minutes = divmod(minutes, 60 * 24)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else ""]
+    parts.append(f"{minutes} min" if minutes else "")
+    return " ".join(part for part in parts if part)
 
 
 class Service(models.Model):
@@ -21,6 +42,34 @@ class Service(models.Model):
 class IncidentQuerySet(models.QuerySet):
     def involving(self, user) -> "IncidentQuerySet":
         return self.filter(participants__user=user)
+
+    def search(self, text: str) -> "IncidentQuerySet":
+        """By human id ("INC-42", "inc 42", "42") or by words in the title."""
+        text = text.strip()
+        if not text:
+            return self
+        condition = Q(title__icontains=text)
+        match = HUMAN_ID_RE.match(text)
+        if match and int(match.group(1)) <= MAX_PK:
+            condition |= Q(pk=int(match.group(1)))
+        return self.filter(condition)
+
+    def for_list(self) -> "IncidentQuerySet":
+        """What a table row shows, in a fixed number of queries however many rows there are."""
+        # A subquery rather than Count("participants"): filters joining other relations cannot
+        # multiply the count.
+        participants = (
+            Participant.objects.filter(incident=OuterRef("pk"))
+            .order_by()
+            .values("incident")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return self.annotate(
+            participant_count=Coalesce(
+                Subquery(participants, output_field=IntegerField()), Value(0)
+            )
+        ).prefetch_related("services")
 
 
 class Incident(models.Model):
@@ -100,6 +149,37 @@ class Incident(models.Model):
     def time_to_resolve(self) -> timedelta | None:
         return self._since_start(self.resolved_at)
 
+    @property
+    def severity_label(self) -> str:
+        """The short name, "SEV2"; `get_severity_display` carries the description too."""
+        return f"SEV{self.severity}"
+
+    @property
+    def severity_description(self) -> str:
+        """The one-line meaning of the severity, "major: a core feature down for many…"."""
+        return self.get_severity_display().split(" — ", 1)[-1]
+
+    def key_moments(self) -> list[dict]:
+        """The four moments in order, each with its time (or None) and the time since start."""
+        durations = {
+            "detected_at": ("time to detect", self.time_to_detect),
+            "mitigated_at": ("time to mitigate", self.time_to_mitigate),
+            "resolved_at": ("time to resolve", self.time_to_resolve),
+        }
+        moments = []
+        for name in self.KEY_MOMENTS:
+            label, duration = durations.get(name, ("", None))
+            moments.append(
+                {
+                    "name": name,
+                    "label": self._meta.get_field(name).verbose_name.removesuffix(" at"),
+                    "at": getattr(self, name),
+                    "duration_label": label,
+                    "duration": human_duration(duration) if duration is not None else "",
+                }
+            )
+        return moments
+
 
 class IncidentChange(models.Model):
     """One edit of an incident's fields: who, when, and each field's old and new value."""
@@ -117,6 +197,28 @@ class IncidentChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident.human_id} changed by {self.changed_by}"
+
+
+class ParticipantQuerySet(models.QuerySet):
+    def with_shared_counts(self) -> "ParticipantQuerySet":
+        """Annotate `shared_count`: how many entries each person has shared in this incident."""
+        # Imported here so that the timeline module stays free to import this one.
+        from .timeline import TimelineEntry
+
+        shared = (
+            TimelineEntry.objects.filter(
+                incident=OuterRef("incident_id"),
+                author=OuterRef("user_id"),
+                state=TimelineEntry.State.SHARED,
+            )
+            .order_by()
+            .values("author")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return self.annotate(
+            shared_count=Coalesce(Subquery(shared, output_field=IntegerField()), Value(0))
+        )
 
 
 class Participant(models.Model):
@@ -142,6 +244,8 @@ class Participant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     added_at = models.DateTimeField(default=timezone.now)
+
+    objects = ParticipantQuerySet.as_manager()
 
     class Meta:
         ordering = ["incident", "added_at", "pk"]

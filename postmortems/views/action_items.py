@@ -1,0 +1,175 @@
+"""Action items: create from an incident, the item page and its changes, the review."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Team, User
+from postmortems import access, blameless, quality
+from postmortems.forms.action_items import (
+    ActionItemFilterForm,
+    ActionItemForm,
+    ActionItemUpdateForm,
+)
+from postmortems.models import ActionItem, Incident
+from postmortems.services import action_items as services
+
+PAGE_SIZE = 50
+
+
+def _people_named_in(incident: Incident, *extra: User | None) -> list[str]:
+    """Names the quality prompts recognise in "<name> should …": the incident's people."""
+    names = list(
+        User.objects.filter(participations__incident=incident).values_list(
+            "display_name", flat=True
+        )
+    )
+    return names + [user.display_name for user in extra if user is not None]
+
+
+@require_http_methods(["GET", "POST"])
+def action_item_create(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = get_object_or_404(access.visible_incidents(request.user), pk=pk)
+    if not access.can_create_action_item(request.user, incident):
+        raise PermissionDenied
+    data = request.POST if request.method == "POST" else None
+    form = ActionItemForm(data, incident=incident)
+    if form.is_bound and form.is_valid():
+        item = services.create_action_item(form, by=request.user)
+        prompts = quality.check_action_item(
+            title=item.title,
+            description=item.description,
+            owner_id=item.owner_id,
+            due_on=item.due_on,
+            names=_people_named_in(incident, item.owner),
+        )
+        note = " Have a look at the prompts below before you go." if prompts else ""
+        messages.success(request, f"Action item added to {incident.human_id}.{note}")
+        return redirect(item)
+    prompts, findings = [], []
+    if form.is_bound:
+        prompts = form.prompts(_people_named_in(incident))
+        findings = blameless.check(
+            f"{form['title'].value() or ''}\n{form['description'].value() or ''}"
+        )
+    return render(
+        request,
+        "postmortems/action_item_form.html",
+        {"form": form, "incident": incident, "prompts": prompts, "findings": findings},
+    )
+
+
+def _visible_item(request: HttpRequest, pk: int) -> ActionItem:
+    items = access.visible_action_items(request.user).with_related()
+    return get_object_or_404(items.select_related("created_by"), pk=pk)
+
+
+def _render_detail(
+    request: HttpRequest, item: ActionItem, form: ActionItemUpdateForm | None = None
+) -> HttpResponse:
+    can_change = access.can_change_action_item(request.user, item)
+    if can_change and form is None:
+        form = ActionItemUpdateForm(item=item)
+    prompts = quality.check_action_item(
+        title=item.title,
+        description=item.description,
+        owner_id=item.owner_id,
+        due_on=item.due_on,
+        names=_people_named_in(item.incident, item.owner),
+    )
+    context = {
+        "item": item,
+        "incident": item.incident,
+        "changes": item.changes.select_related("by"),
+        "can_change": can_change,
+        "form": form if can_change else None,
+        "prompts": prompts,
+        "findings": blameless.check(f"{item.title}\n{item.description}"),
+    }
+    return render(request, "postmortems/action_item_detail.html", context)
+
+
+@require_GET
+def action_item_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_detail(request, _visible_item(request, pk))
+
+
+@require_POST
+def action_item_update(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _visible_item(request, pk)
+    if not access.can_change_action_item(request.user, item):
+        raise PermissionDenied
+    form = ActionItemUpdateForm(request.POST, item=item)
+    if not form.is_valid():
+        return _render_detail(request, item, form)
+    changes = services.change_action_item(
+        item,
+        by=request.user,
+        status=form.cleaned_data["status"],
+        owner=form.cleaned_data["owner"],
+        due_on=form.cleaned_data["due_on"],
+        reason=form.cleaned_data["reason"],
+    )
+    labels = ", ".join(change.field_label.lower() for change in changes)
+    messages.success(request, f"Saved: {labels}. The change is on the item's record below.")
+    return redirect(item)
+
+
+# --- The review across incidents ------------------------------------------------------------------
+
+
+def _review(request: HttpRequest):
+    """The filters, the counts' scope and the filtered, sorted list, shared with the CSV."""
+    user = request.user
+    may_review = access.can_review_action_items(user)
+    managed_team_ids = list(user.managed_teams.values_list("pk", flat=True))
+    filters = ActionItemFilterForm(
+        request.GET,
+        teams=Team.objects.all(),
+        is_manager=bool(managed_team_ids),
+        may_review=may_review,
+        auto_id="filter-%s",
+    )
+    scope = services.review_scope(
+        user, filters, managed_team_ids=managed_team_ids, may_review=may_review
+    )
+    items = services.sort(
+        services.narrow(scope, filters, timezone.localdate()), filters.value("sort")
+    )
+    return filters, scope, items, may_review
+
+
+@require_GET
+def action_item_review(request: HttpRequest) -> HttpResponse:
+    filters, scope, items, may_review = _review(request)
+    today, now = timezone.localdate(), timezone.now()
+    page = Paginator(items.with_related(), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "filters": filters,
+        "ignored_filters": filters.ignored(),
+        "page_obj": page,
+        "page_range": page.paginator.get_elided_page_range(page.number),
+        "counts": services.review_counts(scope, today, now),
+        "owner_rows": services.breakdown(scope, "owner", today, now) if may_review else [],
+        "team_rows": services.breakdown(scope, "team", today, now),
+        "may_review": may_review,
+        "sort": filters.value("sort", services.DEFAULT_SORT),
+        "today": today,
+    }
+    return render(request, "postmortems/action_item_review.html", context)
+
+
+@require_GET
+def action_item_export_csv(request: HttpRequest) -> HttpResponse:
+    _filters, _scope, items, _may_review = _review(request)
+    today = timezone.localdate()
+    response = StreamingHttpResponse(
+        services.csv_rows(items, today, timezone.get_current_timezone()),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="action-items-{today:%Y-%m-%d}.csv"'
+    return response

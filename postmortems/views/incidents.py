@@ -1,0 +1,229 @@
+"""Incidents and their participants: the facilitator's side."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from postmortems import access, timeline
+from postmortems.forms.incidents import IncidentFilterForm, IncidentForm, ParticipantForm
+from postmortems.models import Incident, Participant
+from postmortems.services import incidents as services
+
+PER_PAGE = 25
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _page(request: HttpRequest, items, per_page: int = PER_PAGE):
+    """The requested page; a page number that is not one falls back to the nearest real page."""
+    paginator = Paginator(items, per_page)
+    try:
+        number = int(request.GET.get("page", 1))
+    except (TypeError, ValueError):
+        number = 1
+    return paginator.get_page(min(max(number, 1), paginator.num_pages))
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@require_GET
+def incident_list(request: HttpRequest) -> HttpResponse:
+    """Incidents the viewer may see, filtered, searched, sorted and paginated."""
+    form = IncidentFilterForm(request.GET, tz=request.user.zone)
+    incidents = form.filter(access.visible_incidents(request.user).for_list())
+    page = _page(request, incidents)
+    return render(
+        request,
+        "postmortems/incident_list.html",
+        {
+            "form": form,
+            "page_obj": page,
+            "incidents": page.object_list,
+            "query": _query_without_page(request),
+            "can_open_incident": access.can_open_incident(request.user),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def incident_create(request: HttpRequest) -> HttpResponse:
+    if not access.can_open_incident(request.user):
+        raise PermissionDenied
+    form = IncidentForm(request.POST or None, tz=request.user.zone)
+    if form.is_valid():
+        incident = services.open_incident(form=form, by=request.user)
+        messages.success(
+            request, f"{incident.human_id} is open. Now add the people who were involved."
+        )
+        return redirect(incident.get_absolute_url() + "#participants")
+    return render(request, "postmortems/incident_form.html", {"form": form, "incident": None})
+
+
+def _participants(incident: Incident) -> list[Participant]:
+    return list(
+        incident.participants.select_related("user").with_shared_counts().order_by("added_at", "pk")
+    )
+
+
+def _participants_context(
+    request: HttpRequest,
+    incident: Incident,
+    *,
+    form: ParticipantForm | None = None,
+    participants: list[Participant] | None = None,
+) -> dict:
+    """What the participants section needs, on the incident page and as an htmx fragment."""
+    if participants is None:
+        participants = _participants(incident)
+    can_edit = access.can_edit_incident(request.user, incident)
+    if can_edit and form is None:
+        form = ParticipantForm(incident=incident, participants=participants)
+    return {
+        "incident": incident,
+        "participants": participants,
+        "participant_form": form,
+        "can_edit": can_edit,
+    }
+
+
+@require_GET
+def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = get_object_or_404(
+        access.visible_incidents(request.user)
+        .select_related("created_by")
+        .prefetch_related("services"),
+        pk=pk,
+    )
+    user = request.user
+    context = {
+        **_participants_context(request, incident),
+        "key_moments": incident.key_moments(),
+        "is_participant": access.is_participant(user, incident),
+        "can_create_action_item": access.can_create_action_item(user, incident),
+        "action_items": incident.action_items.with_related(),
+    }
+    context.update(timeline.merged_timeline_context(request, incident))
+    return render(request, "postmortems/incident_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def incident_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = get_object_or_404(access.visible_incidents(request.user), pk=pk)
+    if not access.can_edit_incident(request.user, incident):
+        raise PermissionDenied
+    form = IncidentForm(request.POST or None, instance=incident, tz=request.user.zone)
+    if form.is_valid():
+        change = services.update_incident(incident, form=form, by=request.user)
+        if change is None:
+            messages.info(request, "Nothing changed.")
+        else:
+            messages.success(request, f"{incident.human_id} is saved.")
+        return redirect(incident)
+    return render(request, "postmortems/incident_form.html", {"form": form, "incident": incident})
+
+
+@require_GET
+def incident_history(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every recorded change to the incident's fields and people, newest first."""
+    incident = get_object_or_404(
+        access.visible_incidents(request.user).select_related("created_by"), pk=pk
+    )
+    if not access.can_edit_incident(request.user, incident):
+        raise PermissionDenied
+    page = _page(request, incident.changes.select_related("changed_by"))
+    labels = _field_labels()
+    for change in page.object_list:
+        change.rows = [
+            {"label": labels.get(name, name), "old": values[0], "new": values[1]}
+            for name, values in change.changes.items()
+        ]
+    return render(
+        request,
+        "postmortems/incident_history.html",
+        {"incident": incident, "page_obj": page, "changes": page.object_list},
+    )
+
+
+def _field_labels() -> dict[str, str]:
+    form = IncidentForm()
+    labels = {name: str(form.fields[name].label) for name in services.TRACKED_FIELDS}
+    labels["participants"] = "Participants"
+    return labels
+
+
+@require_http_methods(["GET", "POST"])
+def participant_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a person with a role. Works as a page, and as an htmx fragment on the incident page."""
+    incident = get_object_or_404(access.visible_incidents(request.user), pk=pk)
+    if not access.can_edit_incident(request.user, incident):
+        raise PermissionDenied
+    form = ParticipantForm(request.POST or None, incident=incident)
+    added = None
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            added = services.add_participant(
+                incident,
+                user=data["user"],
+                email=data["email"],
+                display_name=data["display_name"],
+                role=data["role"],
+                by=request.user,
+            )
+        except services.AlreadyParticipant as exc:
+            form.add_error(None, str(exc))
+        else:
+            if not _is_htmx(request):
+                messages.success(
+                    request,
+                    f"{added.user.name} is added as {added.get_role_display().lower()}.",
+                )
+                return redirect(incident.get_absolute_url() + "#participants")
+            form = None  # A fresh form for the next person.
+    context = _participants_context(request, incident, form=form)
+    context["added"] = added
+    if _is_htmx(request):
+        return render(request, "postmortems/includes/participant_section.html", context)
+    return render(request, "postmortems/incident_participants.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def participant_remove(request: HttpRequest, pk: int, participant_id: int) -> HttpResponse:
+    """Ask, then remove. Refused for the last facilitator and for anyone who has written."""
+    incident = get_object_or_404(access.visible_incidents(request.user), pk=pk)
+    if not access.can_edit_incident(request.user, incident):
+        raise PermissionDenied
+    participant = get_object_or_404(
+        Participant.objects.select_related("user"), pk=participant_id, incident=incident
+    )
+    if request.method == "POST":
+        try:
+            services.remove_participant(participant, by=request.user)
+        except services.CannotRemove as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request, f"{participant.user.name} is no longer on {incident.human_id}."
+            )
+            # Someone who removed themselves from a restricted incident can no longer see it.
+            if not access.visible_incidents(request.user).filter(pk=incident.pk).exists():
+                return redirect("postmortems:incident_list")
+        return redirect(incident.get_absolute_url() + "#participants")
+    return render(
+        request,
+        "postmortems/incident_participant_remove.html",
+        {
+            "incident": incident,
+            "participant": participant,
+            "blocker": services.removal_blocker(participant),
+        },
+    )
