@@ -52,6 +52,10 @@ class TimelineEntryAdmin(admin.ModelAdmin):
     list_filter = ["state", "kind"]
     list_select_related = ["incident", "author"]
 
+    def get_queryset(self, request):
+        # A draft is its author's alone: not even admins read it (DESIGN.md section 3).
+        return super().get_queryset(request).shared()
+
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 

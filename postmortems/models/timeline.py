@@ -1,8 +1,15 @@
+import zoneinfo
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
+
+# How many author colours the timeline has (static/css/timeline.css: .author-mark-0 … -7).
+AUTHOR_PALETTE_SIZE = 8
 
 
 class TimelineEntryQuerySet(models.QuerySet):
@@ -12,6 +19,9 @@ class TimelineEntryQuerySet(models.QuerySet):
     def visible_to(self, user) -> "TimelineEntryQuerySet":
         """Shared entries, plus the viewer's own drafts. Never anyone else's draft."""
         return self.filter(Q(state=TimelineEntry.State.SHARED) | Q(author=user))
+
+    def drafts(self) -> "TimelineEntryQuerySet":
+        return self.filter(state=TimelineEntry.State.DRAFT)
 
 
 class TimelineEntry(models.Model):
@@ -66,6 +76,16 @@ class TimelineEntry(models.Model):
     objects = TimelineEntryQuerySet.as_manager()
 
     TEXT_FIELDS = ("action", "observation", "expectation", "assumption", "understanding")
+    # The author's words and facts: what a revision keeps. Not state, key moment or version.
+    EDITABLE_FIELDS = (
+        "occurred_at",
+        "occurred_tz",
+        "is_approximate",
+        *TEXT_FIELDS,
+        "kind",
+        "evidence_url",
+        "basis",
+    )
 
     class Meta:
         ordering = ["occurred_at", "pk"]
@@ -91,6 +111,60 @@ class TimelineEntry(models.Model):
     def is_shared(self) -> bool:
         return self.state == self.State.SHARED
 
+    @property
+    def is_draft(self) -> bool:
+        return self.state == self.State.DRAFT
+
+    @property
+    def author_mark(self) -> int:
+        """A stable palette index for the author: the same person has one colour everywhere."""
+        return self.author_id % AUTHOR_PALETTE_SIZE
+
+    @property
+    def entered_zone(self) -> zoneinfo.ZoneInfo:
+        try:
+            return zoneinfo.ZoneInfo(self.occurred_tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo("UTC")
+
+    @property
+    def entered_local(self) -> datetime:
+        """The moment as the author entered it, in the author's own zone."""
+        return self.occurred_at.astimezone(self.entered_zone)
+
+    @property
+    def safe_evidence_url(self) -> str:
+        """The evidence link, only if it is a web address (never javascript: or data:)."""
+        url = self.evidence_url or ""
+        return url if url.lower().startswith(("http://", "https://")) else ""
+
+    @property
+    def first_person_fields(self) -> list[tuple[str, str]]:
+        """(label, words) for each of the five first-person fields the author filled in."""
+        return _labelled({name: getattr(self, name) for name in self.TEXT_FIELDS})
+
+    def snapshot(self) -> dict:
+        """The editable fields as JSON-safe values, for a revision."""
+        data = {name: getattr(self, name) for name in self.EDITABLE_FIELDS}
+        data["occurred_at"] = self.occurred_at.isoformat()
+        return data
+
+    def share(self, now: datetime | None = None) -> None:
+        """Make a draft visible with the incident. Sharing is one-way: words once read stay."""
+        if self.is_shared:
+            return
+        self.state = self.State.SHARED
+        self.shared_at = now or timezone.now()
+        self.save(update_fields=["state", "shared_at"])
+
+
+def _labelled(values: dict) -> list[tuple[str, str]]:
+    return [
+        (capfirst(TimelineEntry._meta.get_field(name).verbose_name), values[name])
+        for name in TimelineEntry.TEXT_FIELDS
+        if values.get(name)
+    ]
+
 
 class TimelineEntryRevision(models.Model):
     """The words of an entry as they were before one edit by its author."""
@@ -109,6 +183,17 @@ class TimelineEntryRevision(models.Model):
 
     def __str__(self) -> str:
         return f"Entry {self.entry_id} v{self.version}"
+
+    @property
+    def first_person_fields(self) -> list[tuple[str, str]]:
+        return _labelled(self.data)
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        try:
+            return datetime.fromisoformat(self.data["occurred_at"])
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 class ReviewQuestion(models.Model):
