@@ -170,6 +170,13 @@ def can_export_postmortem(user: User, postmortem: Postmortem) -> bool:
     return can_edit_postmortem(user, postmortem.incident)
 
 
+def can_view_postmortem_history(user: User, postmortem: Postmortem) -> bool:
+    """Every saved version, drafts included: editors, and reviewers while they may read it."""
+    if can_edit_postmortem(user, postmortem.incident):
+        return True
+    return can_read_postmortem(user, postmortem) and can_approve_postmortem(user, postmortem)
+
+
 # --- Home page (added by the action-items work): querysets twinning the predicates above -------
 
 
@@ -187,10 +194,3 @@ def postmortems_awaiting_approval(user: User) -> QuerySet[Postmortem]:
         incident=OuterRef("incident"), user=user, role__in=Participant.FACILITATING_ROLES
     )
     return in_review.exclude(Exists(facilitates))
-
-
-def can_view_postmortem_history(user: User, postmortem: Postmortem) -> bool:
-    """Every saved version, drafts included: editors, and reviewers while they may read it."""
-    if can_edit_postmortem(user, postmortem.incident):
-        return True
-    return can_read_postmortem(user, postmortem) and can_approve_postmortem(user, postmortem)

@@ -88,3 +88,17 @@ def make_action_item(*, incident: Incident | None = None, **fields) -> ActionIte
     if "owner" not in fields:
         fields["owner"] = make_user()
     return ActionItem.objects.create(incident=incident, **fields)
+
+
+# --- Write-ups (added by the write-ups work) ----------------------------------------------------
+
+
+def make_review_meeting(*, incident: Incident | None = None, attendees=(), **fields):
+    from postmortems.models import ReviewMeeting
+
+    incident = incident or make_incident()
+    fields.setdefault("organiser", incident.created_by)
+    fields.setdefault("starts_at", timezone.now() + timedelta(days=2))
+    meeting = ReviewMeeting.objects.create(incident=incident, **fields)
+    meeting.attendees.add(*attendees)
+    return meeting

@@ -1,3 +1,6 @@
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -71,6 +74,51 @@ class Postmortem(models.Model):
     def is_published(self) -> bool:
         return self.status == self.Status.PUBLISHED
 
+    @property
+    def is_editable(self) -> bool:
+        """Published and not-required write-ups are read-only until reopened."""
+        return self.status in (self.Status.DRAFT, self.Status.IN_REVIEW)
+
+    def section_data(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in self.SECTIONS}
+
+    def can_move(self, action: str) -> bool:
+        """Whether the workflow allows `action` from the current status (not who may do it)."""
+        step = TRANSITIONS.get(action)
+        return step is not None and self.status in step.sources
+
+
+class Transition(NamedTuple):
+    """One workflow step: from which statuses, to which, and whether it needs a reason."""
+
+    sources: tuple[str, ...]
+    target: str
+    label: str
+    needs_comment: bool
+
+
+# The review workflow (DESIGN.md section 2). Who may take each step lives in access.py.
+TRANSITIONS: dict[str, Transition] = {
+    "submit": Transition(
+        (Postmortem.Status.DRAFT,), Postmortem.Status.IN_REVIEW, "Submit for review", False
+    ),
+    "approve": Transition(
+        (Postmortem.Status.IN_REVIEW,), Postmortem.Status.PUBLISHED, "Approve and publish", False
+    ),
+    "send_back": Transition(
+        (Postmortem.Status.IN_REVIEW,), Postmortem.Status.DRAFT, "Send back to draft", True
+    ),
+    "not_required": Transition(
+        (Postmortem.Status.DRAFT,), Postmortem.Status.NOT_REQUIRED, "Mark as not required", True
+    ),
+    "reopen": Transition(
+        (Postmortem.Status.PUBLISHED, Postmortem.Status.NOT_REQUIRED),
+        Postmortem.Status.DRAFT,
+        "Reopen",
+        True,
+    ),
+}
+
 
 class PostmortemRevision(models.Model):
     """The write-up's sections as saved at one version, with who saved them."""
@@ -137,6 +185,12 @@ class ContributingFactor(models.Model):
     def __str__(self) -> str:
         return f"{self.get_category_display()}: {self.description[:50]}"
 
+    @property
+    def description_html(self) -> str:
+        from postmortems.rendering import render_markdown
+
+        return render_markdown(self.description)
+
 
 class ReviewMeeting(models.Model):
     incident = models.OneToOneField(
@@ -160,3 +214,10 @@ class ReviewMeeting(models.Model):
 
     def __str__(self) -> str:
         return f"Review of {self.incident.human_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("postmortems:postmortem_detail", args=[self.incident_id]) + "#meeting"
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.duration_minutes)
