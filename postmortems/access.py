@@ -29,7 +29,12 @@ def _role(user: User, incident: Incident) -> str | None:
 
 
 def is_manager(user: User) -> bool:
-    return user.is_authenticated and user.managed_teams.exists()
+    """Whether the user manages any team. Asked often per page, so cached on the user object."""
+    if not user.is_authenticated:
+        return False
+    if "_is_manager" not in user.__dict__:
+        user.__dict__["_is_manager"] = user.managed_teams.exists()
+    return user.__dict__["_is_manager"]
 
 
 # --- Incidents ---------------------------------------------------------------------------------

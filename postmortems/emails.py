@@ -7,6 +7,9 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import timezone
+
+from . import preferences
 
 
 def render(name: str, context: dict) -> tuple[str, str, str]:
@@ -44,3 +47,29 @@ def send_invitation(invitation, url: str) -> None:
         invitation.user.email,
         {"invitation": invitation, "invited_by": invitation.invited_by, "url": url},
     ).send()
+
+
+def absolute_url(path: str) -> str:
+    """A link that works from a mail client: no request is at hand in a Celery task."""
+    return settings.SITE_URL + path
+
+
+def build_notification(
+    name: str,
+    recipient,
+    context: dict,
+    *,
+    preference: str,
+    attachments: Iterable[tuple[str, bytes | str, str]] = (),
+) -> EmailMultiAlternatives:
+    """An email to one person: times in their zone, a one-click link to switch this kind of email
+    off (in the footer and as List-Unsubscribe, RFC 8058), and marked as sent by a machine."""
+    preferences_url = preferences.url_for(recipient, preference)
+    headers = {
+        "List-Unsubscribe": f"<{preferences_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "Auto-Submitted": "auto-generated",  # RFC 3834: no out-of-office replies, please
+    }
+    context = {"recipient": recipient, "preferences_url": preferences_url, **context}
+    with timezone.override(recipient.zone):
+        return build(name, recipient.email, context, headers=headers, attachments=attachments)

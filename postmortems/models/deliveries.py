@@ -1,6 +1,34 @@
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+
+
+def lease() -> timedelta:
+    """How long a claim holds before a later scan may take it over (longer than any send)."""
+    return timedelta(seconds=settings.REMINDERS["DELIVERY_LEASE_SECONDS"])
+
+
+def _reclaimable(now: datetime) -> Q:
+    # Attempts are capped for abandoned claims too: a message that kills its worker every time
+    # must not be retried forever.
+    attempts_left = Q(attempts__lt=settings.REMINDERS["DELIVERY_MAX_ATTEMPTS"])
+    return attempts_left & (
+        Q(status=Delivery.Status.CLAIMED, claimed_at__lt=now - lease())
+        | Q(status=Delivery.Status.FAILED, is_permanent_failure=False)
+    )
+
+
+class DeliveryQuerySet(models.QuerySet):
+    def reclaimable(self, now: datetime) -> "DeliveryQuerySet":
+        """Rows a later run may take over: a claim whose lease ran out, or a retryable failure."""
+        return self.filter(_reclaimable(now))
+
+    def settled(self, now: datetime) -> "DeliveryQuerySet":
+        """Rows nobody should touch: sent, skipped, given up, or held by a live claim."""
+        return self.exclude(_reclaimable(now))
 
 
 class Delivery(models.Model):
@@ -39,8 +67,12 @@ class Delivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     message_id = models.CharField(max_length=200, blank=True)
+    # A permanent rejection (SMTP 5xx): retrying would fail the same way, so no run re-claims it.
+    is_permanent_failure = models.BooleanField(default=False)
     claimed_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-claimed_at", "-pk"]

@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from ..views import notifications
+
+urlpatterns = [
+    path("digest/", notifications.digest_preview, name="digest_preview"),
+    path(
+        "email-preferences/<str:token>/",
+        notifications.email_preferences,
+        name="email_preferences",
+    ),
+]
