@@ -206,7 +206,7 @@ def _make_recipients(count: int) -> list[User]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_digest_run_leaves_every_recipient_exactly_one_digest(
-    redis_broker, smtp_sink
+    redis_broker, smtp_sink, monkeypatch
 ):
     needs(connection.vendor == "postgresql", "this needs PostgreSQL (set DATABASE_URL)")
     users = _make_recipients(RECIPIENTS)
@@ -226,7 +226,9 @@ def test_a_worker_killed_mid_digest_run_leaves_every_recipient_exactly_one_diges
         # A short lease, so the next scan may take over the claim the killed worker left.
         "REMINDER_DELIVERY_LEASE_SECONDS": "2",
     }
-    # The beat's message, sent the way beat sends it: by name, to the broker.
+    # The beat's message, sent the way beat sends it: by name, to the broker. Celery lets the
+    # CELERY_BROKER_URL environment variable override `broker=`, so point that at Redis db 15 too.
+    monkeypatch.setenv("CELERY_BROKER_URL", REDIS_URL)
     beat = Celery("beat", broker=REDIS_URL)
 
     worker = _start_worker_process(env)
