@@ -436,7 +436,9 @@ def _search_incident(p, services, now, platform) -> None:
     )
     incident.services.add(services["search"])
     for user, role in ((mara, Participant.Role.FACILITATOR), (mei, Participant.Role.RESPONDER)):
-        Participant.objects.create(incident=incident, user=user, role=role, added_by=mara)
+        Participant.objects.create(
+            incident=incident, user=user, role=role, added_by=mara, added_at=_at(day, 7, 5)
+        )
     _entry(
         incident,
         mei,
