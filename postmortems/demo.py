@@ -402,10 +402,18 @@ def _restricted_incident(p, services, now) -> None:
     )
     incident.services.add(services["staging"])
     Participant.objects.create(
-        incident=incident, user=p["mara"], role=Participant.Role.FACILITATOR, added_by=p["mara"]
+        incident=incident,
+        user=p["mara"],
+        role=Participant.Role.FACILITATOR,
+        added_by=p["mara"],
+        added_at=_at(day, 10, 15),
     )
     Participant.objects.create(
-        incident=incident, user=p["mei"], role=Participant.Role.RESPONDER, added_by=p["mara"]
+        incident=incident,
+        user=p["mei"],
+        role=Participant.Role.RESPONDER,
+        added_by=p["mara"],
+        added_at=_at(day, 10, 15),
     )
     _entry(
         incident,
