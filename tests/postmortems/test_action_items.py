@@ -232,19 +232,14 @@ def test_a_participants_name_followed_by_should_is_flagged(client, incident, fac
     assert "targets_person" in {prompt.kind for prompt in response.context["prompts"]}
 
 
-def test_blameless_findings_are_shown(client, incident, facilitator, monkeypatch):
-    from postmortems import blameless
+def test_blameless_findings_are_shown(client, incident, facilitator):
+    item = make_action_item(incident=incident, title="Reduce human error in deploys")
 
-    finding = blameless.Finding("human error", 0, 11, "It names a person.", "What made it easy?")
-    monkeypatch.setattr(blameless, "check", lambda text: [finding])
+    response = client.get(reverse("postmortems:action_item_detail", args=[item.pk]))
 
-    response = client.get(
-        reverse("postmortems:action_item_detail", args=[make_action_item(incident=incident).pk])
-    )
-
-    assert response.context["findings"] == [finding]
+    assert [finding.phrase for finding in response.context["findings"]] == ["human error"]
     assert b"Hindsight or blame" in response.content
-    assert b"What made it easy?" in response.content
+    assert "where an investigation starts" in response.content.decode()
 
 
 def test_a_good_item_shows_no_prompts(client, incident, facilitator):
