@@ -2,7 +2,7 @@
 
 from datetime import date, timedelta
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.models import Team, User
-from postmortems import access
+from postmortems import access, reminders
 from postmortems.models import ActionItem, Participant, Postmortem, TimelineEntry
 
 # Each section shows this many and links to the full list beyond it.
@@ -27,22 +27,18 @@ def _first(queryset: QuerySet) -> tuple[list, bool]:
 
 
 def accounts_owed(user: User) -> QuerySet[Participant]:
-    """Incidents where I'm a participant and have shared no entry yet, with my draft count."""
-    mine = TimelineEntry.objects.filter(incident=OuterRef("incident"), author=user)
+    """The account requests and reminders of reminders.py, with my draft count on each."""
     drafts = (
-        mine.filter(state=TimelineEntry.State.DRAFT)
+        TimelineEntry.objects.filter(
+            incident=OuterRef("incident"), author=user, state=TimelineEntry.State.DRAFT
+        )
         .order_by()
         .values("incident")
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return (
-        Participant.objects.filter(user=user)
-        .exclude(Exists(mine.filter(state=TimelineEntry.State.SHARED)))
-        .exclude(incident__postmortem__status__in=SETTLED)
-        .annotate(draft_count=Coalesce(Subquery(drafts, output_field=IntegerField()), Value(0)))
-        .select_related("incident", "incident__review_meeting")
-        .order_by("-added_at", "-pk")
+    return reminders.accounts_owed(user).annotate(
+        draft_count=Coalesce(Subquery(drafts, output_field=IntegerField()), Value(0))
     )
 
 
@@ -111,7 +107,12 @@ def home(request: HttpRequest) -> HttpResponse:
         )
     )
     teams = list(team_summary(user, today))
+    meetings, more_meetings = _first(
+        reminders.upcoming_meetings(user, timezone.now()).order_by("starts_at", "pk")
+    )
     context = {
+        "meetings": meetings,
+        "more_meetings": more_meetings,
         "today": today,
         "accounts": accounts,
         "more_accounts": more_accounts,

@@ -7,6 +7,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from postmortems import access
 from postmortems.models import ActionItem, Incident, Participant, Postmortem
@@ -16,6 +17,7 @@ from tests.factories import (
     make_incident,
     make_participant,
     make_postmortem,
+    make_review_meeting,
     make_team,
     make_user,
 )
@@ -293,3 +295,26 @@ def test_the_home_page_makes_the_same_number_of_queries_however_much_needs_doing
     with django_assert_num_queries(len(few.captured_queries)):
         response = client.get(HOME)
     assert len(response.context["overdue_items"]) == 10
+
+
+def test_home_lists_my_upcoming_review_meetings_but_not_past_ones(client):
+    me = make_user()
+    coming = make_review_meeting(
+        incident=make_incident(title="Replica lag review"),
+        attendees=[me],
+        starts_at=timezone.now() + timedelta(days=1),
+    )
+    make_review_meeting(
+        incident=make_incident(title="Last month's review"),
+        attendees=[me],
+        starts_at=timezone.now() - timedelta(days=30),
+    )
+    make_review_meeting(incident=make_incident(title="Someone else's review"))
+    client.force_login(me)
+
+    response = client.get(HOME)
+
+    assert response.context["meetings"] == [coming]
+    assert "Replica lag review" in response.text
+    assert "Last month's review" not in response.text
+    assert "Someone else's review" not in response.text
