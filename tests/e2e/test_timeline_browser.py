@@ -1,50 +1,19 @@
 """The account and timeline pages in a real browser: htmx in place, live prompts, axe-core."""
 
-import os
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
-from tests.conftest import needs
+from tests.e2e import support
+from tests.e2e.conftest import SCREENSHOTS
 from tests.factories import PASSWORD, make_entry, make_incident, make_participant, make_user
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread.
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    needs(Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}")
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic"],
-    }
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}, "locale": "en-GB"}
-
-
-@pytest.fixture
-def page(page):
-    page.set_default_timeout(5_000)
-    return page
-
-
 def sign_in(page, live_server, user) -> None:
-    page.goto(f"{live_server.url}/accounts/sign-in/")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/sign-in/" not in url)
+    support.sign_in(page, live_server, user.email, PASSWORD)
 
 
 def serious_violations(page, within: str | None = None) -> list[str]:
