@@ -51,3 +51,30 @@ def browser_context_args(browser_context_args):
 def page(page):
     page.set_default_timeout(5_000)
     return page
+
+
+@pytest.fixture
+def links_to_live_server(settings, live_server):
+    """Links in emails point at the live server, so a journey can follow them."""
+    settings.SITE_URL = live_server.url
+    # pytest-django swaps in the locmem backend; the journeys read django.core.mail.outbox.
+    assert settings.EMAIL_BACKEND == "django.core.mail.backends.locmem.EmailBackend"
+    return live_server.url
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The axe-core totals for the run: zero only means something if pages were audited."""
+    from tests.e2e.support import AUDIT_NOTES, AUDIT_TOTALS
+
+    if not AUDIT_TOTALS["pages"]:
+        return
+    totals = AUDIT_TOTALS
+    terminalreporter.write_sep("-", "axe-core accessibility audit")
+    terminalreporter.write_line(
+        f"pages audited: {totals['pages']}; violations (rules per page) by impact: "
+        f"critical {totals['critical']}, serious {totals['serious']}, "
+        f"moderate {totals['moderate']}, minor {totals['minor']}"
+    )
+    for rule, pages in sorted(AUDIT_NOTES.items()):
+        terminalreporter.write_line(f"  {rule}: {', '.join(sorted(pages))}")
+    terminalreporter.write_line(f"screenshots: {SCREENSHOTS}")
