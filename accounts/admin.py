@@ -51,3 +51,8 @@ class InvitationAdmin(admin.ModelAdmin):
     list_display = ["user", "invited_by", "created_at", "accepted_at"]
     list_select_related = ["user", "invited_by"]
     readonly_fields = ["user", "invited_by", "created_at", "accepted_at"]
+
+    def has_add_permission(self, request) -> bool:
+        # Its person is read-only here, so an "add" could only fail (500): invitations are made,
+        # and emailed, by the invite page.
+        return False

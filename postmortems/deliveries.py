@@ -98,6 +98,31 @@ def claim(key: Key, now: datetime | None = None) -> Delivery | None:
     return Delivery.objects.get(**_lookup(key))
 
 
+def defer(keys: Iterable[Key], reason: str, now: datetime | None = None) -> None:
+    """Record sends that could not be enqueued (the broker was down) as retryable failures.
+
+    The reminder scan takes up retryable rows, so it sends them once the broker is back. A row
+    that exists already (sent, or held by a run) is left as it is.
+    """
+    now = now or timezone.now()
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                kind=key.kind,
+                recipient_id=key.recipient_id,
+                object_key=key.object_key,
+                period=key.period,
+                status=Delivery.Status.FAILED,
+                attempts=0,  # none made yet: the scan's claim counts the first
+                claimed_at=now,
+                last_error=reason[:2000],
+            )
+            for key in keys
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def unsettled(keys: Iterable[Key], now: datetime | None = None) -> list[Key]:
     """The keys without a settled row (one query), so scans enqueue only work left to do."""
     keys = list(dict.fromkeys(keys))

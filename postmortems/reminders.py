@@ -69,7 +69,8 @@ class Rule:
     candidates: Callable[[datetime], QuerySet]
     due: Callable[[Model, datetime], list[Due]]
     email: Callable[[Model, User, Key], tuple[str, dict, list]]
-    # Event rules (request, invite) are sent when the event happens, not found by the scan.
+    # Event rules (request, invite) are sent when the event happens, not found by the scan;
+    # one the broker could not take then is in the ledger as retryable (tasks.EventTask).
     scanned: bool = True
 
 
@@ -378,6 +379,14 @@ def _escalation_candidates(now: datetime) -> QuerySet[ActionItem]:
             # Items without a team go to the managers of the owner's teams.
             Prefetch("owner__teams", queryset=Team.objects.order_by()),
             Prefetch("owner__teams__managers", queryset=managers, to_attr="reachable_managers"),
+            # Who may see a restricted incident, and so hear about its items.
+            Prefetch(
+                "incident__participants",
+                queryset=Participant.objects.filter(
+                    incident__visibility=Incident.Visibility.RESTRICTED
+                ).only("incident_id", "user_id"),
+                to_attr="restricted_participants",
+            ),
         )
     )
 
@@ -389,6 +398,15 @@ def _escalation_due(item: ActionItem, now: datetime) -> list[Due]:
         teams = list(item.owner.teams.all()) if item.owner else []
     managers = {m.pk: m for team in teams for m in team.reachable_managers}
     managers.pop(item.owner_id, None)  # a manager who owns the item has had the overdue one
+    if item.incident.is_restricted:
+        # A restricted incident is for its participants and admins (access.visible_incidents):
+        # a team's manager outside it must not read its items' titles in an email either.
+        insiders = {participant.user_id for participant in item.incident.restricted_participants}
+        managers = {
+            pk: manager
+            for pk, manager in managers.items()
+            if pk in insiders or manager.is_superuser
+        }
     escalate = _setting("ACTION_ITEM_ESCALATE_DAYS")
     object_key, period = f"action_item:{item.pk}", str(item.due_on)
     return [
@@ -509,6 +527,14 @@ def send(key: Key, now: datetime | None = None) -> Outcome:
 def send_account_request(participant_id: int) -> Outcome | None:
     """Ask a newly added participant for their account."""
     return _send_event(Kind.ACCOUNT_REQUEST, participant_id)
+
+
+def account_request_keys(participant_id: int, now: datetime | None = None) -> list[Key]:
+    """The account request due for a participant (none when they added themselves)."""
+    now = now or timezone.now()
+    rule = RULES[Kind.ACCOUNT_REQUEST]
+    participant = rule.candidates(now).filter(pk=participant_id).first()
+    return [due.key for due in rule.due(participant, now)] if participant else []
 
 
 def meeting_invite_keys(meeting_id: int, now: datetime | None = None) -> list[Key]:

@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the CSRF check and the user: one structured "security" log line for every 403.
+    "postmortems.security_log.SecurityLogMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "accounts.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -269,5 +271,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Denials, failed sign-ins and lockouts (postmortems/security_log.py), whatever LOG_LEVEL.
+        "security": {"level": "INFO"},
+        # django-axes writes the path of every successful sign-in at INFO, and signing in by an
+        # invitation link puts its token in that path. Its warnings (failures) name no token.
+        "axes": {"level": "WARNING"},
+    },
 }

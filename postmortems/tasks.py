@@ -1,17 +1,26 @@
 """Thin Celery wrappers: they take ids, hold retry policy, and call plain functions.
 
-Enqueue with `.delay_on_commit(...)` so a task never runs before its rows are committed.
+Enqueue with `.delay_on_commit(...)` so a task never runs before its rows are committed. The
+event tasks (EventTask) do not fail the request when the broker is down: the scan catches up.
 Sending tasks retry temporary SMTP and network errors with backoff; a permanent (5xx) rejection
 is recorded on the delivery as failed by `deliveries.deliver` and never retried. Every send
 claims its ledger row first, so a retry, a duplicate message or a redelivery after a crash sends
 nothing that was already sent.
 """
 
-from celery import shared_task
-from django.conf import settings
+import functools
+import logging
 
-from . import digests, reminders
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+from django.conf import settings
+from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from . import deliveries, digests, reminders
 from .deliveries import TEMPORARY_ERRORS, Key
+
+logger = logging.getLogger(__name__)
 
 RETRY_POLICY = {
     "autoretry_for": TEMPORARY_ERRORS,
@@ -27,13 +36,52 @@ def _enqueue(key: Key) -> None:
     send_reminder.delay(*key.as_args())
 
 
-@shared_task(**RETRY_POLICY)
+class EventTask(DjangoTask):
+    """A task enqueued when something happens: a participant added, a meeting saved.
+
+    When the broker is down at that moment, the person's request must still succeed (its rows
+    are committed by then). So instead of raising, the sends the task would make are written to
+    the delivery ledger as retryable failures, and the next reminder scan, which takes up
+    retryable rows, sends them: each once, as the ledger guarantees.
+    """
+
+    # The ledger keys the task sends for its argument; set per task (a staticmethod).
+    pending_keys = None
+
+    def delay_on_commit(self, *args, **kwargs) -> None:
+        transaction.on_commit(functools.partial(self.delay_or_defer, *args, **kwargs))
+
+    def delay_or_defer(self, *args, **kwargs):
+        try:
+            return self.delay(*args, **kwargs)
+        except BrokerUnavailable as exc:
+            try:
+                keys = self.pending_keys(*args, **kwargs)
+                deliveries.defer(keys, f"Not enqueued, the broker was unavailable ({exc!r})")
+            except Exception:  # noqa: BLE001 - the request has committed; never fail it now
+                logger.exception("Could not record %s%r for the next scan", self.name, args)
+                return None
+            logger.warning(
+                "Broker unavailable: %s%r left to the next scan (%d deliveries): %r",
+                self.name,
+                args,
+                len(keys),
+                exc,
+            )
+            return None
+
+
+@shared_task(
+    base=EventTask,
+    pending_keys=staticmethod(reminders.account_request_keys),
+    **RETRY_POLICY,
+)
 def send_account_request(participant_id: int) -> str | None:
     """Ask a newly added participant for their account."""
     return reminders.send_account_request(participant_id)
 
 
-@shared_task
+@shared_task(base=EventTask, pending_keys=staticmethod(reminders.meeting_invite_keys))
 def send_meeting_invite(meeting_id: int) -> int:
     """Email the review meeting invite to its attendees, one task per attendee."""
     return reminders.send_meeting_invite(meeting_id, dispatch=_enqueue)

@@ -46,7 +46,9 @@ def test_an_invitation_works_only_once(client, django_capture_on_commit_callback
     _accept(client, link)
     client.logout()
 
-    again = client.post(link, {"new_password1": "other pass 12345", "new_password2": "other pass 12345"})
+    again = client.post(
+        link, {"new_password1": "other pass 12345", "new_password2": "other pass 12345"}
+    )
 
     assert again.status_code == 410
     assert "already been used" in again.text
