@@ -36,6 +36,10 @@ class UserManager(BaseUserManager):
 
     def get_by_natural_key(self, username: str):
         # Sign-in names are email addresses; nobody should have to remember their capitals.
+        # No address is longer than the field holds: a longer name (a pasted megabyte) is simply
+        # unknown, rather than a LIKE pattern SQLite refuses with an error (a 500 at sign-in).
+        if len(username) > self.model._meta.get_field(self.model.USERNAME_FIELD).max_length:
+            raise self.model.DoesNotExist
         return self.get(**{f"{self.model.USERNAME_FIELD}__iexact": username})
 
 

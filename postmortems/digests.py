@@ -20,7 +20,7 @@ from accounts.models import Team, User
 
 from . import emails
 from .deliveries import Key, Outcome, Skip, deliver
-from .models import ActionItem, Delivery
+from .models import ActionItem, Delivery, Participant
 
 # Each list shows this many items; the counts are always complete, the rest is a link away.
 LIST_LIMIT = 25
@@ -105,7 +105,8 @@ def _window(user: User, now: datetime) -> _Window:
 
 
 def compile_many(users: Iterable[User], now: datetime) -> dict[int, Digest]:
-    """Digests for many people in three queries, however many people, teams and items."""
+    """Digests for many people in three queries (a fourth when restricted incidents have
+    items in them), however many people, teams and items."""
     users = list(users)
     windows = {user.pk: _window(user, now) for user in users}
     teams_of: dict[int, list[Team]] = defaultdict(list)
@@ -145,16 +146,49 @@ def compile_many(users: Iterable[User], now: datetime) -> dict[int, Digest]:
     ):
         own_items[item.owner_id].append(item)
 
+    sees = _restricted_access(users, [*items_of_team.values(), *own_items.values()])
     return {
         user.pk: _digest(
             user,
             windows[user.pk],
             teams_of[user.pk],
-            [item for team in teams_of[user.pk] for item in items_of_team[team.pk]],
-            own_items[user.pk],
+            sees(user, [item for team in teams_of[user.pk] for item in items_of_team[team.pk]]),
+            sees(user, own_items[user.pk]),
         )
         for user in users
     }
+
+
+def _restricted_access(
+    users: list[User], item_lists: list[list[ActionItem]]
+) -> Callable[[User, list[ActionItem]], list[ActionItem]]:
+    """A filter keeping the items whose incident the user may see (access.visible_incidents).
+
+    A restricted incident is for its participants and admins only: a team's manager who is not
+    a participant must not read its items in a digest either. One more query, and only when
+    some item belongs to a restricted incident.
+    """
+    restricted = {
+        item.incident_id for items in item_lists for item in items if item.incident.is_restricted
+    }
+    participations = set()
+    if restricted:
+        participations = set(
+            Participant.objects.filter(
+                incident_id__in=restricted, user_id__in=[user.pk for user in users]
+            ).values_list("user_id", "incident_id")
+        )
+
+    def sees(user: User, items: list[ActionItem]) -> list[ActionItem]:
+        if user.is_active and user.is_superuser:
+            return items
+        return [
+            item
+            for item in items
+            if not item.incident.is_restricted or (user.pk, item.incident_id) in participations
+        ]
+
+    return sees
 
 
 def compile_for(user: User, now: datetime) -> Digest:

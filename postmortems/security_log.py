@@ -108,7 +108,9 @@ def _sign_in_name(credentials: dict | None) -> str | None:
 def _user_id_for(name: str | None) -> int | None:
     from accounts.models import User
 
-    if not name:
+    # No address is longer than the field: a pasted megabyte is nobody, and as an iexact (LIKE)
+    # pattern SQLite would refuse it with an error, a 500 on the sign-in page.
+    if not name or len(name) > User._meta.get_field("email").max_length:
         return None
     return User.objects.filter(email__iexact=name.strip()).values_list("pk", flat=True).first()
 

@@ -93,15 +93,15 @@ class ActionItemForm(forms.ModelForm):
             },
         }
 
-    def __init__(self, *args, incident: Incident, **kwargs):
+    def __init__(self, *args, incident: Incident, show_factors: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.incident = incident
         self.fields["owner"].queryset = User.objects.filter(is_active=True)
         self.fields["team"].queryset = Team.objects.all()
         self.fields["team"].empty_label = "— the owner's first team —"
-        self.fields["contributing_factor"].queryset = ContributingFactor.objects.filter(
-            postmortem__incident=incident
-        )
+        factors = ContributingFactor.objects.filter(postmortem__incident=incident)
+        # The factors are the write-up's words: not listed to someone who may not read it yet.
+        self.fields["contributing_factor"].queryset = factors if show_factors else factors.none()
         self.fields["due_on"].widget.attrs["min"] = timezone.localdate().isoformat()
 
     def clean_due_on(self):

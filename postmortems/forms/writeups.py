@@ -12,6 +12,7 @@ from postmortems.models import (
     ReviewMeeting,
     TimelineEntry,
 )
+from postmortems.models.incidents import MAX_PK
 from postmortems.services.writeups import SECTION_LABELS, SECTION_PROMPTS
 
 
@@ -67,7 +68,26 @@ class PostmortemForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in Postmortem.SECTIONS}
 
 
-class EntryChoiceField(forms.ModelMultipleChoiceField):
+class BoundedIdsMixin:
+    """Ids beyond the database's integers are not ids: refused as invalid, not a server error
+    (SQLite cannot even bind them in the `IN (...)` that checks the choices)."""
+
+    def _check_values(self, value):
+        for pk in value:
+            try:
+                number = int(str(pk).strip())
+            except ValueError:
+                continue  # Django's own check reports it
+            if not -MAX_PK - 1 <= number <= MAX_PK:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": pk},
+                )
+        return super()._check_values(value)
+
+
+class EntryChoiceField(BoundedIdsMixin, forms.ModelMultipleChoiceField):
     def label_from_instance(self, entry: TimelineEntry) -> str:
         when = timezone.localtime(entry.occurred_at).strftime("%d %b %H:%M")
         approximately = "~" if entry.is_approximate else ""
@@ -126,7 +146,7 @@ class TransitionForm(forms.Form):
         return self.cleaned_data["comment"].strip()
 
 
-class AttendeeChoiceField(forms.ModelMultipleChoiceField):
+class AttendeeChoiceField(BoundedIdsMixin, forms.ModelMultipleChoiceField):
     def label_from_instance(self, user: User) -> str:
         return f"{user.name} <{user.email}>"
 

@@ -15,7 +15,7 @@ from postmortems.forms.action_items import (
     ActionItemForm,
     ActionItemUpdateForm,
 )
-from postmortems.models import ActionItem, Incident
+from postmortems.models import ActionItem, Incident, Postmortem
 from postmortems.services import action_items as services
 
 PAGE_SIZE = 50
@@ -37,7 +37,12 @@ def action_item_create(request: HttpRequest, pk: int) -> HttpResponse:
     if not access.can_create_action_item(request.user, incident):
         raise PermissionDenied
     data = request.POST if request.method == "POST" else None
-    form = ActionItemForm(data, incident=incident)
+    postmortem = Postmortem.objects.filter(incident=incident).first()
+    if postmortem is not None:
+        postmortem.incident = incident  # it carries the access module's per-request role cache
+    form = ActionItemForm(
+        data, incident=incident, show_factors=_may_read_factors(request.user, postmortem)
+    )
     if form.is_bound and form.is_valid():
         item = services.create_action_item(form, by=request.user)
         prompts = quality.check_action_item(
@@ -63,6 +68,11 @@ def action_item_create(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _may_read_factors(user: User, postmortem: Postmortem | None) -> bool:
+    """Contributing factors are the write-up's words: for those who may read the write-up."""
+    return postmortem is not None and access.can_read_postmortem(user, postmortem)
+
+
 def _visible_item(request: HttpRequest, pk: int) -> ActionItem:
     items = access.visible_action_items(request.user).with_related()
     return get_object_or_404(items.select_related("created_by"), pk=pk)
@@ -81,9 +91,15 @@ def _render_detail(
         due_on=item.due_on,
         names=_people_named_in(item.incident, item.owner),
     )
+    factor = item.contributing_factor
     context = {
         "item": item,
         "incident": item.incident,
+        # The factor's words only for those who may read the write-up (it may be a draft).
+        "can_read_factor": factor is not None
+        and _may_read_factors(
+            request.user, Postmortem.objects.filter(pk=factor.postmortem_id).first()
+        ),
         "changes": item.changes.select_related("by"),
         "can_change": can_change,
         "form": form if can_change else None,

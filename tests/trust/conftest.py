@@ -147,9 +147,6 @@ class Scenario:
     def principal_of(self, email: str) -> str | None:
         return next((name for name, u in self.users.items() if u.email == email), None)
 
-    def hidden_from(self, principal: str) -> frozenset[str]:
-        return frozenset(m for m, seen_by in self.markers.items() if principal not in seen_by)
-
     def leaks(self, principal: str, text: str) -> list[str]:
         """Markers in `text` that `principal` may not see, with what they label."""
         found = set(MARKER_RE.findall(text))
@@ -352,3 +349,6 @@ def build_scenario() -> Scenario:
 @pytest.fixture
 def trust_scenario(db) -> Scenario:
     return build_scenario()
+
+
+# --- Fixtures of the other trust tests (headers, sessions, faults, logging, ...) go below -------
