@@ -1,4 +1,5 @@
 import os
+from collections import defaultdict
 
 import pytest
 
@@ -38,3 +39,29 @@ def _celery_eager():
     celery_app.conf.update(task_always_eager=True, task_eager_propagates=True)
     yield
     celery_app.conf.update(previous)
+
+
+# --- Figures: tests that measure something record it; every run prints them at the end --------
+
+FIGURES: dict[str, dict[str, int]] = defaultdict(dict)
+
+
+@pytest.fixture
+def trust_figures():
+    """Record figures for the run's summary: trust_figures("part", name=value, ...)."""
+
+    def record(part: str, *, echo: bool = True, **numbers: int) -> None:
+        FIGURES[part].update(numbers)
+        if echo:
+            print(f"\n[figures] {part}: " + ", ".join(f"{k}={v}" for k, v in numbers.items()))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not FIGURES:
+        return
+    terminalreporter.section("figures (trust suite, crash test)")
+    for part, numbers in FIGURES.items():
+        figures = ", ".join(f"{name}: {value}" for name, value in numbers.items())
+        terminalreporter.write_line(f"{part}: {figures}")

@@ -206,7 +206,7 @@ def _make_recipients(count: int) -> list[User]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_digest_run_leaves_every_recipient_exactly_one_digest(
-    redis_broker, smtp_sink, monkeypatch
+    redis_broker, smtp_sink, monkeypatch, trust_figures
 ):
     needs(connection.vendor == "postgresql", "this needs PostgreSQL (set DATABASE_URL)")
     users = _make_recipients(RECIPIENTS)
@@ -259,17 +259,18 @@ def test_a_worker_killed_mid_digest_run_leaves_every_recipient_exactly_one_diges
         to: {m["Message-ID"] for m in messages if m["To"] == to} for to in per_recipient
     }
     rows = Delivery.objects.filter(kind=Delivery.Kind.WEEKLY_DIGEST)
-    figures = {
-        "recipients": RECIPIENTS,
-        "delivered before the kill": delivered_before_kill,
-        "claimed, unsent rows at the kill": claimed_at_kill,
-        "messages received in all": len(messages),
-        "distinct Message-IDs": len({m["Message-ID"] for m in messages}),
-        "recipients with 2+ copies": sum(1 for n in per_recipient.values() if n > 1),
-        "ledger rows": rows.count(),
-        "rows taken over (attempts > 1)": rows.filter(attempts__gt=1).count(),
-    }
-    print("\ncrash test:", figures)  # the figures the report quotes (pytest -s)
+    trust_figures(
+        "crash test: worker SIGKILLed mid digest run",
+        recipients=RECIPIENTS,
+        delivered_before_kill=delivered_before_kill,
+        claimed_unsent_at_kill=claimed_at_kill,
+        messages_received=len(messages),
+        distinct_message_ids=len({m["Message-ID"] for m in messages}),
+        recipients_missing=RECIPIENTS - len(per_recipient),
+        recipients_with_a_resent_copy=sum(1 for n in per_recipient.values() if n > 1),
+        ledger_rows=rows.count(),
+        rows_taken_over=rows.filter(attempts__gt=1).count(),
+    )
 
     assert delivered_before_kill < RECIPIENTS, "the kill came after the run had finished"
     assert rows.count() == RECIPIENTS

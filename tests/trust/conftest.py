@@ -4,7 +4,6 @@ marker strings, database snapshots, and the figures each test reports at the end
 import hashlib
 import itertools
 import re
-from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,32 +31,6 @@ from postmortems.models import (
 )
 from tests.factories import PASSWORD, make_team, make_user
 from tests.trust import policy as p
-
-# --- Figures: each test records its numbers; they are printed at the end of every run ----------
-
-FIGURES: dict[str, dict[str, int]] = defaultdict(dict)
-
-
-@pytest.fixture
-def trust_figures():
-    """Record figures for the run's summary: trust_figures("part", name=value, ...)."""
-
-    def record(part: str, *, echo: bool = True, **numbers: int) -> None:
-        FIGURES[part].update(numbers)
-        if echo:
-            print(f"\n[trust] {part}: " + ", ".join(f"{k}={v}" for k, v in numbers.items()))
-
-    return record
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not FIGURES:
-        return
-    terminalreporter.section("trust suite figures")
-    for part, numbers in FIGURES.items():
-        figures = ", ".join(f"{name}: {value}" for name, value in numbers.items())
-        terminalreporter.write_line(f"{part}: {figures}")
-
 
 # --- Database snapshots -------------------------------------------------------------------------
 
