@@ -16,10 +16,15 @@ Windows, so a late scan catches up without sending stale news:
 - account reminder: from ACCOUNT_DAYS_AFTER_ADDED after being added, for CATCH_UP; or, when a
   review meeting is set, from ACCOUNT_HOURS_BEFORE_MEETING before it until it starts;
 - meeting reminder: from MEETING_HOURS_BEFORE until the meeting starts;
-- postmortem overdue: from POSTMORTEM_OVERDUE_BUSINESS_DAYS after resolution, while still draft;
+- postmortem overdue: from POSTMORTEM_OVERDUE_BUSINESS_DAYS after resolution, while still draft,
+  for CATCH_UP;
 - action item due soon: from ACTION_ITEM_DUE_SOON_DAYS before the due date through the due date;
   overdue: from the day after until the escalation replaces it; escalation: from
-  ACTION_ITEM_ESCALATE_DAYS overdue, while the item is open. Dates are the recipient's own.
+  ACTION_ITEM_ESCALATE_DAYS overdue, while the item is open, for CATCH_UP. Dates are the
+  recipient's own.
+
+Every window ends, so each scan reads only what became due lately, never the whole history: an
+item forgotten for a year is on the home page and in the weekly digest, not mailed every week.
 """
 
 from collections.abc import Callable
@@ -296,24 +301,38 @@ def _overdue_postmortems(now: datetime) -> QuerySet[Incident]:
     )
 
 
+def _longest_business_span(days: int) -> timedelta:
+    """More calendar time than `days` business days can ever take (weekends, a weekend start,
+    and a day for the spread of time zones): a safe lower bound for SQL."""
+    return timedelta(days=days + 2 * (days // 5 + 1) + 2 + 1)
+
+
 def _postmortem_candidates(now: datetime) -> QuerySet[Incident]:
     facilitators = Participant.objects.filter(
         role__in=Participant.FACILITATING_ROLES,
         user__is_active=True,
         user__notify_postmortem_overdue=True,
     ).select_related("user")
-    return _overdue_postmortems(now).prefetch_related(
-        Prefetch("participants", queryset=facilitators, to_attr="reachable_facilitators")
+    # Nudges that fell due more than CATCH_UP ago are stale: without this bound every tick
+    # would reload every draft write-up ever left behind.
+    span = _longest_business_span(_setting("POSTMORTEM_OVERDUE_BUSINESS_DAYS"))
+    return (
+        _overdue_postmortems(now)
+        .filter(resolved_at__gt=now - span - CATCH_UP)
+        .prefetch_related(
+            Prefetch("participants", queryset=facilitators, to_attr="reachable_facilitators")
+        )
     )
 
 
 def _postmortem_due(incident: Incident, now: datetime) -> list[Due]:
     object_key, period = f"incident:{incident.pk}", incident.resolved_at.date().isoformat()
-    return [
-        Due(Key(Kind.POSTMORTEM_OVERDUE, p.user_id, object_key, period), p.user)
-        for p in incident.reachable_facilitators
-        if now >= postmortem_due_at(incident, p.user.zone)
-    ]
+    dues = []
+    for p in incident.reachable_facilitators:
+        opens = postmortem_due_at(incident, p.user.zone)
+        if opens <= now < opens + CATCH_UP:
+            dues.append(Due(Key(Kind.POSTMORTEM_OVERDUE, p.user_id, object_key, period), p.user))
+    return dues
 
 
 def _postmortem_email(incident: Incident, recipient: User, key: Key):
@@ -367,12 +386,13 @@ def _overdue_due(item: ActionItem, now: datetime) -> list[Due]:
 
 
 def _escalation_candidates(now: datetime) -> QuerySet[ActionItem]:
-    _, last = _date_span(now)
+    first, last = _date_span(now)
     escalate = timedelta(days=_setting("ACTION_ITEM_ESCALATE_DAYS"))
     managers = _reachable("notify_action_items")
     return (
         ActionItem.objects.open()
-        .filter(due_on__lte=last - escalate)
+        # Escalations that fell due more than CATCH_UP ago are stale (see the module docstring).
+        .filter(due_on__gt=first - escalate - CATCH_UP, due_on__lte=last - escalate)
         .select_related("owner", "incident", "team")
         .prefetch_related(
             Prefetch("team__managers", queryset=managers, to_attr="reachable_managers"),
@@ -412,7 +432,7 @@ def _escalation_due(item: ActionItem, now: datetime) -> list[Due]:
     return [
         Due(Key(Kind.ACTION_ESCALATION, manager.pk, object_key, period), manager)
         for manager in managers.values()
-        if (_local_today(manager, now) - item.due_on).days >= escalate
+        if escalate <= (_local_today(manager, now) - item.due_on).days < escalate + CATCH_UP.days
     ]
 
 

@@ -105,7 +105,14 @@ def send_digest(recipient_id: int, period: str) -> str:
     return digests.send(recipient_id, period)
 
 
+@shared_task(**RETRY_POLICY)
+def send_digests(period: str, recipient_ids: list[int]) -> dict[str, int]:
+    """Send a batch of weekly digests for one week over one SMTP connection; a retry sends only
+    those not yet sent (the ledger)."""
+    return {str(outcome): n for outcome, n in digests.send_many(period, recipient_ids).items()}
+
+
 @shared_task
 def scan_digests() -> int:
-    """Enqueue the weekly digests whose local Monday morning has come."""
-    return digests.scan(dispatch=send_digest.delay)
+    """Enqueue the weekly digests whose local Monday morning has come, in batches."""
+    return digests.scan(dispatch_batch=send_digests.delay)

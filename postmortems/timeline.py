@@ -6,13 +6,23 @@ The incident page calls `merged_timeline_context(request, incident)` and include
 zone). Whatever the number of entries, it costs the same few queries.
 """
 
+import functools
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Prefetch
+from django import forms
 from django.http import HttpRequest
-from django.utils import timezone
+from django.middleware.csrf import get_token
+from django.template.loader import get_template
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.dates import MONTHS_3
+from django.utils.html import format_html_join
+from django.utils.text import Truncator, capfirst
 
 from accounts.models import User
 
@@ -55,6 +65,38 @@ class Row:
 class Day:
     date: date
     rows: list[Row]
+
+    @property
+    def blocks(self) -> list["Block"]:
+        """The rows as the template lays them out: a perspective on its own, and each run of
+        single entries as one piece of HTML, its cards (entry.card_html) each in its <li>."""
+        blocks: list[Block] = []
+        run: list[TimelineEntry] = []
+        for row in self.rows:
+            if row.is_perspective:
+                if run:
+                    blocks.append(Block(html=_single_rows(run)))
+                    run = []
+                blocks.append(Block(perspective=row))
+            else:
+                run.extend(row.entries)
+        if run:
+            blocks.append(Block(html=_single_rows(run)))
+        return blocks
+
+
+@dataclass
+class Block:
+    perspective: Row | None = None
+    html: str = ""
+
+
+def _single_rows(entries: list[TimelineEntry]) -> str:
+    # Joined here rather than looped over in the template, which costs more an entry, and a
+    # timeline has hundreds. Each card_html is a rendered template (safe), so it is not escaped.
+    return format_html_join(
+        "", '<li class="timeline-row">{}</li>', ((e.card_html,) for e in entries)
+    )
 
 
 @dataclass
@@ -158,13 +200,16 @@ def merged_timeline_context(request: HttpRequest, incident: Incident) -> dict:
     form = TimelineFilterForm(
         _filter_data(request), authors=authors, zone=zone, auto_id="timeline-filter-%s"
     )
+    bootstrap(form)
     person = form.value("person")
     kind = form.value("kind")
     is_perspectives = form.value("view") == TimelineFilterForm.VIEW_PERSPECTIVES
     window = form.value("window", TimelineFilterForm.DEFAULT_WINDOW)
     as_of = form.value("as_of")
 
-    entries = shared.select_related("author").order_by("occurred_at", "pk")
+    # The authors are at hand already (the filter's choices): no join for them, no 200 copies.
+    author_of = {author.pk: author for author in authors}
+    entries = shared.only(*CARD_ENTRY_FIELDS).order_by("occurred_at", "pk")
     if person:
         entries = entries.filter(author_id=person)
     if kind:
@@ -175,13 +220,28 @@ def merged_timeline_context(request: HttpRequest, incident: Incident) -> dict:
         # and key-moment marks, which were all added afterwards.
         hidden_count = entries.filter(occurred_at__gt=as_of).count()
         entries = entries.filter(occurred_at__lte=as_of)
-    else:
-        entries = entries.prefetch_related(
-            Prefetch("questions", queryset=ReviewQuestion.objects.select_related("asked_by"))
-        )
     entries = list(entries)
+    if missing := {entry.author_id for entry in entries} - author_of.keys():
+        # Someone shared their first entry between the two queries.
+        author_of.update((author.pk, author) for author in User.objects.filter(pk__in=missing))
     for entry in entries:
+        entry.author = author_of[entry.author_id]
         entry.can_edit = access.can_edit_entry(user, entry)
+    questions = {} if as_of else questions_by_entry(entries, incident=incident)
+    can_annotate = access.can_edit_incident(user, incident)
+    cards = render_cards(
+        entries,
+        CardMaker(user, zone),
+        questions,
+        heading_level=4,
+        show_questions=True,
+        hide_annotations=bool(as_of),
+        can_annotate=can_annotate,
+        show_date=False,
+        on_detail=False,
+    )
+    for entry, html in zip(entries, cards, strict=True):
+        entry.card_html = html
 
     if is_perspectives:
         rows = perspective_rows(entries, timedelta(minutes=window))
@@ -200,7 +260,7 @@ def merged_timeline_context(request: HttpRequest, incident: Incident) -> dict:
         hidden_count=hidden_count,
         is_filtered=bool(person or kind or as_of),
         # Every entry here is shared, so the entry rule reduces to the incident rule.
-        can_annotate=access.can_edit_incident(user, incident),
+        can_annotate=can_annotate,
         authors=authors,
         action_url=f"{request.path}#timeline",
         clear_url=f"{request.path}#timeline",
@@ -209,8 +269,284 @@ def merged_timeline_context(request: HttpRequest, incident: Incident) -> dict:
     return {"timeline": timeline}
 
 
+def bootstrap(form: forms.Form) -> forms.Form:
+    """Bootstrap's classes on a form's widgets, for templates that lay the fields out themselves
+    (entry_filters.html, entry_form.html) rather than through crispy. Call it after validating:
+    a field with errors gets is-invalid."""
+    for name, form_field in form.fields.items():
+        widget = form_field.widget
+        if isinstance(widget, forms.HiddenInput):
+            continue
+        if isinstance(widget, forms.CheckboxInput | forms.RadioSelect):
+            css = "form-check-input"
+        elif isinstance(widget, forms.Select):
+            css = "form-select"
+        else:
+            css = "form-control"
+        if form.is_bound and name in form.errors:
+            css += " is-invalid"
+        widget.attrs["class"] = css
+    return form
+
+
+def questions_by_entry(
+    entries: list[TimelineEntry], *, incident: Incident | None = None
+) -> dict[int, list[ReviewQuestion]]:
+    """The review questions of these entries, by entry, in one query (a prefetch would build a
+    queryset per entry). With `incident`, those of its shared entries: no list of ids to send."""
+    if incident is not None:
+        found = ReviewQuestion.objects.filter(entry__incident=incident, entry__state="shared")
+    else:
+        found = ReviewQuestion.objects.filter(entry_id__in=[entry.pk for entry in entries])
+    questions = defaultdict(list)
+    for question in found.select_related("asked_by"):
+        questions[question.entry_id].append(question)
+    return questions
+
+
 def _url_without(request: HttpRequest, name: str) -> str:
     params = request.GET.copy()
     params.pop(name, None)
     query = params.urlencode()
     return f"{request.path}{'?' + query if query else ''}#timeline"
+
+
+# --- Entry cards ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Card:
+    """What one entry's card shows, worked out in Python for one viewer: times in their zone,
+    links, labels. templates/postmortems/includes/entry_card.html only places it.
+
+    A card is the whole input of its HTML, and is made only of what CardMaker.key lists; so
+    render_cards can keep each card's HTML by that key and not render the same card twice.
+    """
+
+    pk: int
+    url: str
+    edit_url: str
+    delete_url: str
+    share_url: str
+    author_mark: int
+    author_name: str
+    author_initial: str
+    time_iso: str  # the moment in UTC, for <time datetime>
+    time_short: str  # "H:i" in the viewer's zone
+    time_long: str  # "j M Y, H:i" in the viewer's zone
+    time_label: str  # "j M, H:i" in the viewer's zone, for the buttons' screen-reader text
+    entered: str  # "j M Y, H:i" as the author entered it
+    entered_zone: str
+    is_approximate: bool
+    is_draft: bool
+    kind: str
+    kind_label: str
+    basis: str
+    basis_label: str
+    key_moment: str
+    key_moment_label: str
+    version: int
+    fields: tuple[tuple[str, str], ...]  # (label, words) of the first-person fields filled in
+    evidence_url: str
+    evidence_short: str
+    questions: tuple[tuple[str, str], ...]  # (text, asked by), when they are to be shown
+    can_edit: bool
+
+
+# What CardMaker reads of an entry and its author: load only these (.only(*CARD_FIELDS)) and a
+# page of 200 entries reads a quarter of the columns, and parses one datetime a row, not six.
+# CardMaker.key is made of them too: a field read here but not listed would be stale in a card.
+CARD_FIELDS = (
+    "author_id",
+    "occurred_at",
+    "occurred_tz",
+    "is_approximate",
+    *TimelineEntry.TEXT_FIELDS,
+    "kind",
+    "evidence_url",
+    "basis",
+    "state",
+    "key_moment",
+    "version",
+    "author__display_name",
+    "author__email",
+)
+
+
+CARD_ENTRY_FIELDS = tuple(name for name in CARD_FIELDS if "__" not in name)
+_CARD_ENTRY_FIELDS = ("pk", *CARD_ENTRY_FIELDS)
+
+
+class CardMaker:
+    """Makes the cards of one page: the viewer's zone, the links' shape, the labels and the month
+    names are worked out once, not once per entry (a timeline has hundreds)."""
+
+    def __init__(self, viewer: User, zone: ZoneInfo) -> None:
+        self.viewer = viewer
+        self.zone = zone
+        language = translation.get_language()
+        self.months = _month_abbreviations(language)
+        self.links = {
+            name: _link_pattern(f"postmortems:{name}")
+            for name in ("entry_detail", "entry_edit", "entry_delete", "entry_share")
+        }
+        self.zones: dict[str, ZoneInfo] = {}
+        self.context = (zone.key, language, self.links["entry_detail"])
+
+    def key(self, entry: TimelineEntry, questions: Iterable[ReviewQuestion] = ()) -> tuple:
+        """Everything the card of `entry` is made of (what __call__ reads), as a hashable value:
+        equal keys, equal cards. Cheaper than making the card, which a hit never needs."""
+        return (
+            self.context,
+            *(getattr(entry, name) for name in _CARD_ENTRY_FIELDS),
+            entry.author.display_name,
+            entry.author.email,
+            tuple((q.pk, q.text, q.asked_by.display_name, q.asked_by.email) for q in questions),
+            access.can_edit_entry(self.viewer, entry),
+        )
+
+    def __call__(self, entry: TimelineEntry, questions: Iterable[ReviewQuestion] = ()) -> Card:
+        local = entry.occurred_at.astimezone(self.zone)
+        entered = entry.occurred_at.astimezone(self._zone_of(entry))
+        author = entry.author.name
+        evidence = entry.safe_evidence_url
+        pk = entry.pk
+        return Card(
+            pk=pk,
+            url=self._link("entry_detail", pk),
+            edit_url=self._link("entry_edit", pk),
+            delete_url=self._link("entry_delete", pk),
+            share_url=self._link("entry_share", pk),
+            author_mark=entry.author_mark,
+            author_name=author,
+            author_initial=author[:1].upper(),
+            time_iso=entry.occurred_at.astimezone(UTC).isoformat(),
+            time_short=f"{local:%H:%M}",
+            time_long=self._date_time(local),
+            time_label=f"{self._day(local)}, {local:%H:%M}",
+            entered=self._date_time(entered),
+            entered_zone=entry.occurred_tz,
+            is_approximate=entry.is_approximate,
+            is_draft=entry.is_draft,
+            kind=entry.kind,
+            kind_label=_KIND_LABELS.get(entry.kind, entry.kind),
+            basis=entry.basis,
+            basis_label=_BASIS_LABELS.get(entry.basis, entry.basis),
+            key_moment=entry.key_moment,
+            key_moment_label=_KEY_MOMENT_LABELS.get(entry.key_moment, entry.key_moment),
+            version=entry.version,
+            fields=tuple(
+                (label, words) for name, label in _field_labels() if (words := getattr(entry, name))
+            ),
+            evidence_url=evidence,
+            evidence_short=Truncator(evidence).chars(70) if evidence else "",
+            questions=tuple((q.text, q.asked_by.name) for q in questions),
+            can_edit=access.can_edit_entry(self.viewer, entry),
+        )
+
+    def _zone_of(self, entry: TimelineEntry) -> ZoneInfo:
+        # The zone the author entered the time in (TimelineEntry.entered_zone), once per name.
+        if entry.occurred_tz not in self.zones:
+            self.zones[entry.occurred_tz] = entry.entered_zone
+        return self.zones[entry.occurred_tz]
+
+    def _link(self, name: str, pk: int) -> str:
+        before, after = self.links[name]
+        return f"{before}{pk}{after}"
+
+    def _day(self, moment: datetime) -> str:
+        return f"{moment.day} {self.months[moment.month]}"  # "j M"
+
+    def _date_time(self, moment: datetime) -> str:
+        return f"{self._day(moment)} {moment.year}, {moment:%H:%M}"  # "j M Y, H:i"
+
+
+_KIND_LABELS = dict(TimelineEntry.Kind.choices)
+_BASIS_LABELS = dict(TimelineEntry.Basis.choices)
+_KEY_MOMENT_LABELS = dict(TimelineEntry.KeyMoment.choices)
+
+
+@functools.cache
+def _field_labels() -> tuple[tuple[str, str], ...]:
+    # TimelineEntry.first_person_fields' labels, worked out once.
+    fields = (TimelineEntry._meta.get_field(name) for name in TimelineEntry.TEXT_FIELDS)
+    return tuple((field.name, str(capfirst(field.verbose_name))) for field in fields)
+
+
+@functools.lru_cache(maxsize=16)
+def _month_abbreviations(language: str | None) -> tuple[str, ...]:
+    # What the date filter's "M" prints, in the active language ("Jan" … "Dec").
+    return ("", *(str(MONTHS_3[month]).title() for month in range(1, 13)))
+
+
+_LINK_PK = 987654321
+
+
+def _link_pattern(name: str) -> tuple[str, str]:
+    """A URL around its pk, reversed once, so each entry's link is an f-string, not a reverse()."""
+    before, _, after = reverse(name, args=[_LINK_PK]).partition(str(_LINK_PK))
+    return before, after
+
+
+# A rendered card, by its card and flags: at most this many are kept, the least recently used
+# going first (1,000 cards are about 2 MB).
+RENDERED_CARDS_KEPT = 5000
+_rendered: OrderedDict[tuple, str] = OrderedDict()
+_rendered_lock = threading.Lock()
+CARD_TEMPLATE = "postmortems/includes/entry_card.html"
+
+
+def render_cards(
+    entries: Iterable[TimelineEntry],
+    make_card: CardMaker,
+    questions: dict[int, list[ReviewQuestion]],
+    request: HttpRequest | None = None,
+    *,
+    with_findings: bool = False,
+    **flags,
+) -> list[str]:
+    """The HTML of each entry's card, with entry_card.html's flags.
+
+    A card's HTML is a function of what CardMaker reads and the flags, so a card rendered
+    before is taken from memory (by CardMaker.key): a page of 200 entries costs 200 lookups
+    instead of 200 renders, and an edit changes one key, so that one card is rendered again.
+    Never kept: a draft's card for its author (its share form holds this request's CSRF token,
+    so `request` is needed for those) and a card with a status message or the highlight. With
+    `with_findings`, the author's own cards carry their blameless-language prompts.
+    """
+    template = get_template(CARD_TEMPLATE)
+    highlight = flags.get("highlight")
+    # The template reads `highlight` only as "is it this card?": other cards are the same HTML.
+    flag_key = tuple(sorted((name, value) for name, value in flags.items() if name != "highlight"))
+    token = None
+    html = []
+    for entry in entries:
+        own_questions = questions.get(entry.pk, ())
+        has_form = entry.is_draft and access.can_edit_entry(make_card.viewer, entry)
+        one_off = bool(flags.get("status")) or (highlight is not None and highlight == entry.pk)
+        key = None
+        rendered = None
+        if not (one_off or has_form):
+            # The template itself too: when runserver reloads a changed template, the cards
+            # rendered from the old one are not served again.
+            key = (template.template, make_card.key(entry, own_questions), with_findings, flag_key)
+            with _rendered_lock:
+                rendered = _rendered.get(key)
+                if rendered is not None:
+                    _rendered.move_to_end(key)
+        if rendered is None:
+            card = make_card(entry, own_questions)
+            findings = entry_findings(entry) if with_findings and card.can_edit else ()
+            context = {"card": card, "findings": findings, **flags}
+            if has_form:
+                # What the csrf context processor would give, without running them all.
+                token = token or get_token(request)
+                context["csrf_token"] = token
+            rendered = template.render(context)
+            if key is not None:
+                with _rendered_lock:
+                    _rendered[key] = rendered
+                    while len(_rendered) > RENDERED_CARDS_KEPT:
+                        _rendered.popitem(last=False)
+        html.append(rendered)
+    return html

@@ -9,7 +9,7 @@ import copy
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -19,9 +19,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import access, blameless
 from ..forms.timeline import KeyMomentForm, ReviewQuestionForm, TimelineEntryForm
-from ..models import Incident, ReviewQuestion, TimelineEntry
+from ..models import Incident, TimelineEntry
 from ..services import timeline as services
-from ..timeline import entry_findings
+from ..timeline import (
+    CARD_FIELDS,
+    CardMaker,
+    bootstrap,
+    entry_findings,
+    questions_by_entry,
+    render_cards,
+    viewer_zone,
+)
 
 ACCOUNT_PAGE_SIZE = 50
 # POST keys that are never text to check, whatever form the language check is posted from.
@@ -76,9 +84,7 @@ def _own_entries(incident: Incident, user):
     return (
         TimelineEntry.objects.filter(incident=incident, author=user)
         .select_related("author")
-        .prefetch_related(
-            Prefetch("questions", queryset=ReviewQuestion.objects.select_related("asked_by"))
-        )
+        .only(*CARD_FIELDS)
         .order_by("occurred_at", "pk")
     )
 
@@ -94,10 +100,14 @@ def _page_of(entry: TimelineEntry) -> int:
     return before // ACCOUNT_PAGE_SIZE + 1
 
 
-def _decorate_own(entry: TimelineEntry) -> TimelineEntry:
-    entry.can_edit = True
-    entry.findings = entry_findings(entry)
-    return entry
+def _card_context(request: HttpRequest, entry: TimelineEntry, *, findings: bool) -> dict:
+    """What includes/entry_card.html needs for one entry, for the signed-in viewer."""
+    entry.card = CardMaker(request.user, viewer_zone(request))(entry)
+    entry.can_edit = entry.card.can_edit
+    return {
+        "card": entry.card,
+        "findings": entry_findings(entry) if findings and entry.can_edit else (),
+    }
 
 
 def _account_context(
@@ -111,12 +121,27 @@ def _account_context(
 ) -> dict:
     entries = _own_entries(incident, request.user)
     page = Paginator(entries, ACCOUNT_PAGE_SIZE).get_page(page_number or request.GET.get("page"))
-    for entry in page:
-        _decorate_own(entry)
+    own = list(page)
+    cards = render_cards(
+        own,
+        CardMaker(request.user, viewer_zone(request)),
+        questions_by_entry(own),
+        request,
+        with_findings=True,
+        show_date=True,
+        heading_level=3,
+        show_questions=True,
+        status="",
+        hide_annotations=False,
+        can_annotate=False,
+        highlight=highlight,
+    )
+    for entry, html in zip(own, cards, strict=True):
+        entry.card_html = html
     return {
         "incident": incident,
         "incident_url": _incident_url(incident),
-        "form": form,
+        "form": bootstrap(form),
         "page": page,
         "draft_count": entries.drafts().count(),
         "status": status,
@@ -185,20 +210,19 @@ def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_object_or_404(
         access.visible_entries(request.user).select_related("author", "incident"), pk=pk
     )
-    entry.can_edit = access.can_edit_entry(request.user, entry)
-    if entry.can_edit:
-        entry.findings = entry_findings(entry)
+    card = _card_context(request, entry, findings=True)
     can_annotate = access.can_annotate_entry(request.user, entry)
     if _is_htmx(request):
         return _respond(
             request,
             "postmortems/includes/entry_card.html",
-            {"entry": entry, "show_date": True, "heading_level": 3},
+            {**card, "show_date": True, "heading_level": 3},
         )
     return _respond(
         request,
         "postmortems/entry_detail.html",
         {
+            **card,
             "entry": entry,
             "incident": entry.incident,
             "incident_url": _incident_url(entry.incident),
@@ -220,7 +244,7 @@ def _edit_context(
         "entry": entry,
         "incident": entry.incident,
         "incident_url": _incident_url(entry.incident),
-        "form": form,
+        "form": bootstrap(form),
         "conflict": conflict,
     }
 
@@ -257,11 +281,11 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             status = _saved_message(saved, edited=True)
             if _is_htmx(request):
-                _decorate_own(saved)
+                card = _card_context(request, saved, findings=True)
                 return _respond(
                     request,
                     "postmortems/includes/entry_card.html",
-                    {"entry": saved, "show_date": True, "status": status, "heading_level": 3},
+                    {**card, "show_date": True, "status": status, "heading_level": 3},
                 )
             messages.success(request, status)
             return redirect(saved.get_absolute_url())
@@ -289,7 +313,12 @@ def entry_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return _respond(
         request,
         "postmortems/entry_delete.html",
-        {"entry": entry, "incident": incident, "incident_url": _incident_url(incident)},
+        {
+            **_card_context(request, entry, findings=False),
+            "entry": entry,
+            "incident": incident,
+            "incident_url": _incident_url(incident),
+        },
     )
 
 
@@ -318,8 +347,8 @@ def _annotatable_entry(request: HttpRequest, pk: int) -> TimelineEntry:
 
 
 def _annotation_page(request: HttpRequest, entry: TimelineEntry, **forms) -> HttpResponse:
-    entry.can_edit = access.can_edit_entry(request.user, entry)
     context = {
+        **_card_context(request, entry, findings=False),
         "entry": entry,
         "incident": entry.incident,
         "incident_url": _incident_url(entry.incident),

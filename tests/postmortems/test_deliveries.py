@@ -290,8 +290,104 @@ def test_a_crashed_claim_is_sent_by_a_scan_after_the_lease(mailoutbox, due_item)
     assert Delivery.objects.get().status == Delivery.Status.SENT
 
 
+# --- Many at once (the digest batches) ----------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_claim_many_takes_new_keys_and_retryable_rows_but_not_live_or_settled_ones():
+    new, failed, held, sent = (key_for(make_user()) for _ in range(4))
+    deliveries.claim(failed)
+    Delivery.objects.filter(recipient_id=failed.recipient_id).update(status="failed")
+    deliveries.claim(held)
+    deliveries.claim(sent)
+    Delivery.objects.filter(recipient_id=sent.recipient_id).update(status="sent")
+
+    claimed = deliveries.claim_many([new, failed, held, sent])
+
+    assert set(claimed) == {new, failed}
+    row = Delivery.objects.get(recipient_id=new.recipient_id)
+    assert claimed[new].pk == row.pk and row.status == Delivery.Status.CLAIMED
+    assert row.attempts == 1 and row.claimed_at is not None
+    assert claimed[failed].attempts == 2
+    assert deliveries.claim_many([new]) == {}  # once claimed, claimed
+
+
+@pytest.mark.django_db
+def test_deliver_many_claims_each_before_sending_and_marks_each_sent(mailoutbox):
+    keys = [key_for(make_user()) for _ in range(5)]
+    seen = []
+
+    def compose(delivery):
+        seen.append(Delivery.objects.get(pk=delivery.pk).status)  # claimed before its send
+        return mail.EmailMessage("Hello", "Body", to=[f"{delivery.recipient_id}@example.com"])
+
+    outcomes = deliveries.deliver_many(keys, compose, chunk=2)
+
+    assert outcomes == {Outcome.SENT: 5}
+    assert seen == [Delivery.Status.CLAIMED] * 5
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENT}
+    assert deliveries.deliver_many(keys, compose) == {Outcome.TAKEN: 5}
+    assert len(mailoutbox) == 5
+
+
+@pytest.mark.django_db
+def test_a_temporary_error_stops_the_batch_hands_back_the_untried_and_the_retry_sends_once(
+    mailoutbox,
+):
+    keys = [key_for(make_user()) for _ in range(5)]
+
+    def compose(delivery):
+        return mail.EmailMessage("Hello", "Body", to=[f"{delivery.recipient_id}@example.com"])
+
+    # Two sends go through, then the server goes away.
+    sends = iter([True, True, smtplib.SMTPServerDisconnected("gone")])
+
+    class Connection(LocmemBackend):
+        def send_messages(self, messages):
+            outcome = next(sends, True)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return super().send_messages(messages)
+
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        deliveries.deliver_many(keys, compose, connection=Connection(), chunk=5)
+
+    rows = {d.recipient_id: d for d in Delivery.objects.all()}
+    statuses = [rows[key.recipient_id].status for key in keys]
+    assert statuses == ["sent", "sent", "failed", "failed", "failed"]
+    assert [rows[key.recipient_id].attempts for key in keys] == [1, 1, 1, 0, 0]
+    assert "Not tried" in rows[keys[4].recipient_id].last_error
+
+    outcomes = deliveries.deliver_many(keys, compose, connection=Connection())
+
+    assert outcomes == {Outcome.TAKEN: 2, Outcome.SENT: 3}
+    assert len(mailoutbox) == 5
+
+
+@pytest.mark.django_db
+def test_a_fault_in_one_message_of_a_batch_is_recorded_and_the_others_go(mailoutbox):
+    keys = [key_for(make_user()) for _ in range(3)]
+
+    def compose(delivery):
+        if delivery.recipient_id == keys[1].recipient_id:
+            raise ValueError("a bug in one digest")
+        return mail.EmailMessage("Hello", "Body", to=["someone@example.com"])
+
+    outcomes = deliveries.deliver_many(keys, compose)
+
+    assert outcomes == {Outcome.SENT: 2, Outcome.FAILED: 1}
+    failed = Delivery.objects.get(recipient_id=keys[1].recipient_id)
+    assert failed.status == Delivery.Status.FAILED and not failed.is_permanent_failure
+    assert len(mailoutbox) == 2
+
+
 def test_sending_tasks_hold_the_retry_policy():
-    for task in (tasks.send_reminder, tasks.send_account_request, tasks.send_digest):
+    for task in (
+        tasks.send_reminder,
+        tasks.send_account_request,
+        tasks.send_digest,
+        tasks.send_digests,
+    ):
         assert task.retry_backoff
         assert task.max_retries == 4
         assert smtplib.SMTPServerDisconnected in task.autoretry_for

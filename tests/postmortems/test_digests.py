@@ -1,9 +1,11 @@
 """Weekly digests: at each person's local Monday 09:00, once a week, skipped when empty."""
 
+import socket
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
+from aiosmtpd.controller import Controller
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -243,6 +245,65 @@ def test_the_digest_scan_takes_the_same_queries_for_one_or_many_recipients():
     many = queries()
 
     assert one == many <= 3
+
+
+def test_the_scan_hands_out_batches_of_one_week_each(monkeypatch):
+    monkeypatch.setattr(digests, "BATCH_SIZE", 2)
+    london = [manager_with_an_overdue_item(time_zone="Europe/London")[0] for _ in range(3)]
+    auckland = manager_with_an_overdue_item(time_zone="Pacific/Auckland")[0]
+    batches = []
+
+    # Monday 09:00 in London is already Monday evening in Auckland: both are due, and in
+    # Auckland it is still the same week (23 November).
+    with at(utc(MONDAY, 9)):
+        count = digests.scan(dispatch_batch=lambda period, ids: batches.append((period, ids)))
+
+    assert count == 4
+    assert sorted(batches) == [
+        ("2026-11-23", [london[0].pk, london[1].pk]),
+        ("2026-11-23", [london[2].pk, auckland.pk]),
+    ]
+
+
+def test_a_batch_is_sent_in_a_few_queries_plus_one_per_digest(mailoutbox):
+    managers = [manager_with_an_overdue_item()[0] for _ in range(30)]
+
+    with at(utc(MONDAY, 9)), CaptureQueriesContext(connection) as captured:
+        outcomes = digests.send_many("2026-11-23", [m.pk for m in managers])
+
+    assert outcomes == {"sent": 30}
+    assert len(mailoutbox) == 30
+    # People, teams, items; a claim per 20 digests; a "sent" mark per digest.
+    assert len(captured) <= 3 + 2 + 30
+
+
+def test_a_batch_goes_over_one_smtp_connection(settings):
+    sessions, messages = set(), []
+
+    class Sink:
+        async def handle_DATA(self, server, session, envelope):
+            sessions.add(id(session))
+            messages.append(envelope.rcpt_tos)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        managers = [manager_with_an_overdue_item()[0] for _ in range(5)]
+        scan_at(utc(MONDAY, 9))
+    finally:
+        controller.stop()
+
+    assert sorted(to for [to] in messages) == sorted(m.email for m in managers)
+    assert len(sessions) == 1
+    assert set(digest_rows().values_list("status", flat=True)) == {Delivery.Status.SENT}
 
 
 def test_the_beat_task_sends_each_due_digest_once(mailoutbox):

@@ -334,6 +334,20 @@ def test_postmortem_nudge_goes_to_co_facilitators_while_still_a_draft(mailoutbox
     assert nudged == {incident.created_by.email, co.user.email}
 
 
+def test_a_postmortem_nudge_missed_for_more_than_the_catch_up_window_is_dropped(mailoutbox):
+    friday = datetime(2026, 2, 27, 15, 0, tzinfo=UTC)  # the nudge falls due Friday 6 March
+    late, stale = resolved_incident(friday), resolved_incident(friday - timedelta(days=1))
+
+    scan_at(datetime(2026, 3, 13, 14, 59, tzinfo=UTC))  # a week less a minute after `late`'s
+
+    nudged = sent(mailoutbox, kind=Kind.POSTMORTEM_OVERDUE)
+    assert [m.to[0] for m in nudged] == [late.created_by.email]
+    assert not Delivery.objects.filter(recipient=stale.created_by).exists()
+    # The home page still lists both: only the email has a window.
+    home = reminders.postmortems_overdue(stale.created_by, datetime(2026, 3, 13, 15, tzinfo=UTC))
+    assert home == [stale]
+
+
 @pytest.mark.parametrize("status", [Postmortem.Status.IN_REVIEW, Postmortem.Status.PUBLISHED])
 def test_no_postmortem_nudge_once_it_is_in_review_or_published(mailoutbox, status):
     incident = resolved_incident(MONDAY - timedelta(days=10))
@@ -447,6 +461,24 @@ def test_long_overdue_items_are_escalated_to_the_teams_managers_instead(mailoutb
     assert len(sent(mailoutbox, to=item.owner)) == 1
 
 
+def test_an_escalation_missed_for_more_than_the_catch_up_window_is_dropped(mailoutbox):
+    manager = make_user()
+    team = make_team(managers=[manager])
+    item_due(team=team)  # escalation due from DUE + 14 days, for a week
+
+    scan_at(midnight(DUE + timedelta(days=21)))
+    assert sent(mailoutbox, kind=Kind.ACTION_ESCALATION) == []
+    assert not Delivery.objects.exists()
+
+    # One day less late, and it still goes: the window is the catch-up, not a new rule.
+    recent = item_due(team=team)
+    recent.due_on = DUE + timedelta(days=1)
+    recent.save(update_fields=["due_on"])
+    scan_at(midnight(DUE + timedelta(days=21)))
+    escalated = sent(mailoutbox, to=manager, kind=Kind.ACTION_ESCALATION)
+    assert len(escalated) == 1 and recent.title in escalated[0].subject
+
+
 def test_an_item_without_a_team_escalates_to_the_managers_of_the_owners_teams(mailoutbox):
     owner, manager = make_user(), make_user()
     make_team(members=[owner], managers=[manager])
@@ -484,7 +516,7 @@ def make_everything_due(copies: int) -> None:
             team = make_team(managers=[manager])
             make_action_item(incident=incident, team=team, due_on=now.date() + timedelta(days=1))
             make_action_item(incident=incident, team=team, due_on=now.date() - timedelta(days=2))
-            make_action_item(incident=incident, team=team, due_on=now.date() - timedelta(days=30))
+            make_action_item(incident=incident, team=team, due_on=now.date() - timedelta(days=16))
 
 
 def test_the_scan_finds_everything_due_in_the_same_number_of_queries_for_1_or_20_of_each():
