@@ -105,6 +105,17 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # jit=off: compiling costs ~170 ms on list queries whose cost estimates pass jit_above_cost,
+    # and only pays off for long analytic queries, which this app does not run.
+    # random_page_cost=1.1: the data is on SSD or in memory, where a random read costs about
+    # what a sequential one does. With the default (4, for spinning disks) PostgreSQL read all
+    # 100,000 incidents rather than look up the 800 a review page needs (45 ms instead of 7).
+    # Both are per connection, so a database shared with other software is left as it is.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = (
+        f"{_options.get('options', '')} -c jit=off -c random_page_cost=1.1".strip()
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

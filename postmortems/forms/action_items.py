@@ -7,6 +7,8 @@ from django.utils import timezone
 
 from accounts.models import Team, User
 from postmortems import quality
+from postmortems.forms.people import PersonField
+from postmortems.forms.widgets import QuickSelect
 from postmortems.models import ActionItem, ContributingFactor, Incident, Participant
 
 # Statuses that make sense for a brand-new item; "won't do" needs a reason, given on the item page.
@@ -14,12 +16,10 @@ CREATE_STATUSES = [
     (value, label) for value, label in ActionItem.Status.choices if value != "wont_do"
 ]
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-UNKNOWN_PERSON = "We couldn't find that person, or their account isn't active. Pick someone listed."
-
-
-class OwnerChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, user: User) -> str:
-        return f"{user.name} ({user.email})"
+UNKNOWN_PERSON = (
+    "We couldn't find that person: no active account matches “%(value)s”. Type their email address."
+)
+OWNER_HELP = "Their email address or name."
 
 
 class FactorChoiceField(forms.ModelChoiceField):
@@ -41,11 +41,12 @@ RESTRICTED_OWNER = (
 
 
 class ActionItemForm(forms.ModelForm):
-    owner = OwnerChoiceField(
-        queryset=User.objects.none(),
+    owner = PersonField(
+        queryset=User.objects.filter(is_active=True),
         required=False,
-        error_messages={"invalid_choice": UNKNOWN_PERSON},
-        help_text="The person who looks after this item. They can hand it on later, with a reason.",
+        error_messages={"no_match": UNKNOWN_PERSON},
+        help_text="The person who looks after this item: their email address or name. "
+        "They can hand it on later, with a reason.",
     )
     contributing_factor = FactorChoiceField(
         queryset=ContributingFactor.objects.none(),
@@ -96,7 +97,6 @@ class ActionItemForm(forms.ModelForm):
     def __init__(self, *args, incident: Incident, show_factors: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.incident = incident
-        self.fields["owner"].queryset = User.objects.filter(is_active=True)
         self.fields["team"].queryset = Team.objects.all()
         self.fields["team"].empty_label = "— the owner's first team —"
         factors = ContributingFactor.objects.filter(postmortem__incident=incident)
@@ -140,11 +140,10 @@ class ActionItemUpdateForm(forms.Form):
     object untouched for the page that shows the errors."""
 
     status = forms.ChoiceField(choices=ActionItem.Status.choices)
-    owner = OwnerChoiceField(
-        queryset=User.objects.none(),
+    owner = PersonField(
         required=False,
-        empty_label="— nobody —",
-        error_messages={"invalid_choice": UNKNOWN_PERSON},
+        error_messages={"no_match": UNKNOWN_PERSON},
+        help_text="Their email address or name; leave empty for nobody.",
     )
     due_on = forms.DateField(label="Due date", required=False, widget=DATE_INPUT)
     reason = forms.CharField(
@@ -157,7 +156,7 @@ class ActionItemUpdateForm(forms.Form):
 
     def __init__(self, *args, item: ActionItem, **kwargs):
         kwargs.setdefault(
-            "initial", {"status": item.status, "owner": item.owner_id, "due_on": item.due_on}
+            "initial", {"status": item.status, "owner": item.owner, "due_on": item.due_on}
         )
         super().__init__(*args, **kwargs)
         self.item = item
@@ -230,12 +229,12 @@ ALL_TEAMS = "all"
 
 
 class ActionItemFilterForm(forms.Form):
-    team = forms.ChoiceField(required=False)
-    owner = OwnerChoiceField(
-        queryset=User.objects.none(),
+    team = forms.ChoiceField(required=False, widget=QuickSelect)
+    owner = PersonField(
         required=False,
-        empty_label="Anyone",
-        error_messages={"invalid_choice": "That owner isn't someone we know."},
+        help_text="",
+        widget=forms.TextInput(attrs={"placeholder": "Email or name; empty for anyone"}),
+        error_messages={"no_match": "No one matches “%(value)s”."},
     )
     status = forms.MultipleChoiceField(
         choices=ActionItem.Status.choices,
@@ -245,13 +244,19 @@ class ActionItemFilterForm(forms.Form):
     )
     overdue = forms.BooleanField(label="Overdue only", required=False)
     due_window = forms.TypedChoiceField(
-        label="Due", choices=DUE_WINDOWS, coerce=int, empty_value=None, required=False
+        label="Due",
+        choices=DUE_WINDOWS,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        widget=QuickSelect,
     )
     priority = forms.TypedChoiceField(
         choices=[("", "Any priority"), *ActionItem.Priority.choices],
         coerce=int,
         empty_value=None,
         required=False,
+        widget=QuickSelect,
     )
     severity = forms.TypedChoiceField(
         label="Incident severity",
@@ -260,19 +265,21 @@ class ActionItemFilterForm(forms.Form):
         coerce=int,
         empty_value=None,
         required=False,
+        widget=QuickSelect,
     )
-    sort = forms.ChoiceField(label="Sort by", choices=SORT_CHOICES, required=False)
+    sort = forms.ChoiceField(
+        label="Sort by", choices=SORT_CHOICES, required=False, widget=QuickSelect
+    )
 
     def __init__(self, *args, teams, is_manager: bool, may_review: bool, **kwargs):
+        """`teams`: (id, name) pairs, in the order the choice lists them."""
         super().__init__(*args, **kwargs)
         team_choices = [(MY_TEAMS, "My teams")] if is_manager else []
         team_choices += [(ALL_TEAMS, "All teams")]
-        team_choices += [(str(team.pk), team.name) for team in teams]
+        team_choices += [(str(pk), name) for pk, name in teams]
         self.fields["team"].choices = team_choices
         self.fields["team"].initial = MY_TEAMS if is_manager else ALL_TEAMS
-        if may_review:
-            self.fields["owner"].queryset = User.objects.all()
-        else:
+        if not may_review:
             # Everyone else sees only their own items; there is nobody else to pick.
             del self.fields["owner"]
         for field in self.fields.values():
@@ -280,6 +287,8 @@ class ActionItemFilterForm(forms.Form):
                 field.widget.attrs["class"] = "form-check-input"
             elif isinstance(field.widget, forms.Select):
                 field.widget.attrs["class"] = "form-select form-select-sm"
+            else:
+                field.widget.attrs["class"] = "form-control form-control-sm"
 
     def ignored(self) -> list[str]:
         """Labels of filters whose values made no sense and were left out."""

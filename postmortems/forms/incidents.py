@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from accounts.models import User
+from postmortems.forms.people import PersonField
+from postmortems.forms.widgets import QuickSelect
 from postmortems.models import Incident, Participant, Service
 
 SERVICE_NAME_RE = re.compile(r"^[a-z0-9_-]+$")
@@ -191,27 +193,18 @@ class IncidentForm(forms.ModelForm):
                     break
 
 
-class PersonSelect(forms.Select):
-    """A select whose options for people already on the incident are shown but disabled."""
-
-    disabled_values: frozenset[str] | set[str] = frozenset()
-
-    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
-        option = super().create_option(name, value, label, selected, index, subindex, attrs)
-        if str(value) in self.disabled_values:
-            option["attrs"]["disabled"] = True
-        return option
-
-
 class ParticipantForm(forms.ModelForm):
     """Add a person to an incident: someone already here, or a new person by email."""
 
-    user = forms.ModelChoiceField(
+    user = PersonField(
         label="Someone already here",
         queryset=User.objects.filter(is_active=True),
         required=False,
-        empty_label="— choose a person —",
-        widget=PersonSelect,
+        help_text="Their email address or name.",
+        error_messages={
+            "no_match": "No one here matches “%(value)s”. For someone new, type their email "
+            "address under “Or their email address” instead.",
+        },
     )
     email = forms.EmailField(
         label="Or their email address",
@@ -227,22 +220,10 @@ class ParticipantForm(forms.ModelForm):
         fields = ["role"]
         help_texts = {"role": "Facilitators and co-facilitators may edit the incident."}
 
-    def __init__(self, *args, incident: Incident, participants=None, **kwargs):
+    def __init__(self, *args, incident: Incident, **kwargs):
         super().__init__(*args, **kwargs)
         self.incident = incident
-        if participants is None:
-            participants = incident.participants.select_related("user")
-        self.existing = {p.user_id: p for p in participants}
-        field = self.fields["user"]
-        field.widget.disabled_values = {str(pk) for pk in self.existing}
-        field.label_from_instance = self._label_for
         self.fields["role"].initial = Participant.Role.RESPONDER
-
-    def _label_for(self, user: User) -> str:
-        participant = self.existing.get(user.pk)
-        if participant is not None:
-            return f"{user.name} ({user.email}) — already {participant.get_role_display()}"
-        return f"{user.name} ({user.email})"
 
     def clean(self):
         cleaned = super().clean()
@@ -251,10 +232,12 @@ class ParticipantForm(forms.ModelForm):
             return cleaned
         if user and email and user.email.lower() != email.lower():
             raise forms.ValidationError(
-                "Choose a person from the list or type an email address, not both."
+                "Name someone already here or type a new person's email address, not both."
             )
         if not user and not email:
-            raise forms.ValidationError("Choose a person from the list or type an email address.")
+            raise forms.ValidationError(
+                "Name someone already here, or type the email address of someone new."
+            )
         if not user:
             user = User.objects.filter(email__iexact=email).first()
             if user is not None and not user.is_active and user.has_usable_password():
@@ -284,11 +267,17 @@ class IncidentFilterForm(forms.Form):
         "oldest": ("created_at", "pk"),
         "severity": ("severity", "-created_at", "-pk"),
     }
+    PAGE_LABELS = {
+        "newest": ("Newer", "Older"),
+        "oldest": ("Older", "Newer"),
+        "severity": ("Previous", "Next"),
+    }
 
     q = forms.CharField(label="Search", required=False, max_length=200)
     status = forms.ChoiceField(
         required=False,
         choices=[("", "Any status"), *Incident.Status.choices],
+        widget=QuickSelect,
         error_messages={"invalid_choice": "There is no status called “%(value)s”."},
     )
     severity = forms.TypedChoiceField(
@@ -296,20 +285,20 @@ class IncidentFilterForm(forms.Form):
         coerce=int,
         empty_value=None,
         choices=[("", "Any severity"), *[(s.value, f"SEV{s.value}") for s in Incident.Severity]],
+        widget=QuickSelect,
         error_messages={"invalid_choice": "Severity goes from 1 (SEV1) to 4 (SEV4)."},
     )
-    service = forms.ModelChoiceField(
+    # Names, not Service objects: one light query fills the choices and checks the value.
+    service = forms.ChoiceField(
         required=False,
-        queryset=Service.objects.all(),
-        to_field_name="name",
-        empty_label="Any service",
+        widget=QuickSelect,
         error_messages={"invalid_choice": "No service is called “%(value)s”."},
     )
-    participant = forms.ModelChoiceField(
+    participant = PersonField(
         required=False,
-        queryset=User.objects.filter(is_active=True),
-        empty_label="Anyone",
-        error_messages={"invalid_choice": "That person is not one we know."},
+        help_text="",
+        widget=forms.TextInput(attrs={"placeholder": "Email or name"}),
+        error_messages={"no_match": "No one matches “%(value)s”."},
     )
     opened_from = forms.DateField(
         label="Opened from",
@@ -325,7 +314,7 @@ class IncidentFilterForm(forms.Form):
     sort = forms.CharField(
         label="Sort by",
         required=False,
-        widget=forms.Select(
+        widget=QuickSelect(
             choices=[
                 ("newest", "Newest first"),
                 ("oldest", "Oldest first"),
@@ -337,7 +326,21 @@ class IncidentFilterForm(forms.Form):
     def __init__(self, *args, tz: zoneinfo.ZoneInfo | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.tz = tz or zoneinfo.ZoneInfo("UTC")
-        self.fields["participant"].label_from_instance = lambda user: user.name
+        names = Service.objects.order_by("name").values_list("name", flat=True)
+        self.fields["service"].choices = [("", "Any service"), *((n, n) for n in names)]
+        # The template writes the fields out itself (crispy's per-field templates cost ~1 ms
+        # per page here), so the Bootstrap classes are set on the widgets.
+        for field in self.fields.values():
+            is_select = isinstance(field.widget, forms.Select)
+            field.widget.attrs["class"] = "form-select" if is_select else "form-control"
+
+    def _mark_errors(self) -> None:
+        for name in self.errors:
+            if name in self.fields:
+                attrs = self.fields[name].widget.attrs
+                attrs["class"] += " is-invalid"
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = f"{self[name].auto_id}-error"
 
     def _clean_day(self, name: str):
         day = self.cleaned_data.get(name)
@@ -368,6 +371,7 @@ class IncidentFilterForm(forms.Form):
     def filter(self, incidents):
         """Apply whichever filters are valid; ignore the rest (they are shown as errors)."""
         self.is_valid()  # Fills cleaned_data with the valid fields, errors with the others.
+        self._mark_errors()
         if value := self.valid_value("q"):
             incidents = incidents.search(value)
         if value := self.valid_value("status"):
@@ -375,7 +379,8 @@ class IncidentFilterForm(forms.Form):
         if value := self.valid_value("severity"):
             incidents = incidents.filter(severity=value)
         if value := self.valid_value("service"):
-            incidents = incidents.filter(pk__in=value.incidents.values("pk"))
+            tagged = Incident.services.through.objects.filter(service__name=value)
+            incidents = incidents.filter(pk__in=tagged.values("incident_id"))
         if value := self.valid_value("participant"):
             incidents = incidents.filter(
                 pk__in=Participant.objects.filter(user=value).values("incident")
@@ -385,7 +390,15 @@ class IncidentFilterForm(forms.Form):
             incidents = incidents.filter(created_at__gte=self._midnight(value))
         if value := self.valid_value("opened_to"):
             incidents = incidents.filter(created_at__lt=self._midnight(value + timedelta(days=1)))
-        return incidents.order_by(*self.SORTS.get(self.valid_value("sort"), self.SORTS["newest"]))
+        return incidents.order_by(*self.ordering())
+
+    def ordering(self) -> tuple[str, ...]:
+        """The chosen sort; each ends with the primary key, so the list can page by keyset."""
+        return self.SORTS.get(self.valid_value("sort"), self.SORTS["newest"])
+
+    def page_labels(self) -> tuple[str, str]:
+        """What the links to the previous and the next page say, in this sort's own words."""
+        return self.PAGE_LABELS.get(self.valid_value("sort"), self.PAGE_LABELS["newest"])
 
     def _midnight(self, day) -> datetime:
         return datetime(day.year, day.month, day.day, tzinfo=self.tz)

@@ -163,7 +163,12 @@ class MeetingForm(forms.ModelForm):
         queryset=User.objects.none(),
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 8}),
-        help_text="Participants are selected to begin with. Hold Ctrl (⌘ on a Mac) to pick more.",
+        help_text="The incident's participants, all selected to begin with. To invite someone "
+        "else, add them to the incident as a participant first.",
+        error_messages={
+            "invalid_choice": "Only the incident's participants can be invited; add them to the "
+            "incident as participants first."
+        },
     )
 
     class Meta:
@@ -179,11 +184,12 @@ class MeetingForm(forms.ModelForm):
         self.incident = incident
         zone = timezone.get_current_timezone_name()
         self.fields["starts_at"].help_text = f"In your time zone ({zone})."
-        people = Q(is_active=True)
+        # The incident's people, not everyone: a list of every account is thousands of options.
+        people = Q(is_active=True, pk__in=incident.participants.values("user"))
         if self.instance.pk:
-            # Someone deactivated since the invite stays listed rather than silently dropped.
-            people |= Q(review_meetings=self.instance.pk)
-        self.fields["attendees"].queryset = User.objects.filter(people).distinct()
+            # Someone deactivated or removed since the invite stays listed, not silently dropped.
+            people |= Q(pk__in=self.instance.attendees.values("pk"))
+        self.fields["attendees"].queryset = User.objects.filter(people)
         if self.instance.pk is None and "attendees" not in self.initial:
             self.initial["attendees"] = list(
                 incident.participants.filter(user__is_active=True).values_list("user", flat=True)

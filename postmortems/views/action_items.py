@@ -138,14 +138,22 @@ def action_item_update(request: HttpRequest, pk: int) -> HttpResponse:
 # --- The review across incidents ------------------------------------------------------------------
 
 
+class CountedPaginator(Paginator):
+    """A paginator told its count, which the review already has from its figures query."""
+
+    def __init__(self, object_list, per_page, *, count: int):
+        super().__init__(object_list, per_page)
+        self.__dict__["count"] = count  # fills the cached property: no COUNT query
+
+
 def _review(request: HttpRequest):
-    """The filters, the counts' scope and the filtered, sorted list, shared with the CSV."""
+    """The filters, the counts' scope and the list's own filters, shared with the CSV."""
     user = request.user
     may_review = access.can_review_action_items(user)
     managed_team_ids = list(user.managed_teams.values_list("pk", flat=True))
     filters = ActionItemFilterForm(
         request.GET,
-        teams=Team.objects.all(),
+        teams=Team.objects.values_list("pk", "name"),
         is_manager=bool(managed_team_ids),
         may_review=may_review,
         auto_id="filter-%s",
@@ -153,35 +161,47 @@ def _review(request: HttpRequest):
     scope = services.review_scope(
         user, filters, managed_team_ids=managed_team_ids, may_review=may_review
     )
-    items = services.sort(
-        services.narrow(scope, filters, timezone.localdate()), filters.value("sort")
-    )
-    return filters, scope, items, may_review
+    narrowed = services.narrowing(filters, timezone.localdate())
+    return filters, scope, narrowed, may_review
 
 
 @require_GET
 def action_item_review(request: HttpRequest) -> HttpResponse:
-    filters, scope, items, may_review = _review(request)
+    filters, scope, narrowed, may_review = _review(request)
     today, now = timezone.localdate(), timezone.now()
-    page = Paginator(items.with_related(), PAGE_SIZE).get_page(request.GET.get("page"))
+    figures = services.review_figures(scope, filters, today, now)
+    items = services.sort(scope.filter(narrowed), filters.value("sort"))
+    paginator = CountedPaginator(items.with_related(), PAGE_SIZE, count=figures.listed)
+    page = paginator.get_page(request.GET.get("page"))
     context = {
         "filters": filters,
         "ignored_filters": filters.ignored(),
         "page_obj": page,
         "page_range": page.paginator.get_elided_page_range(page.number),
-        "counts": services.review_counts(scope, today, now),
-        "owner_rows": services.breakdown(scope, "owner", today, now) if may_review else [],
-        "team_rows": services.breakdown(scope, "team", today, now),
+        "counts": figures.counts,
+        "owner_rows": figures.owner_rows if may_review else [],
+        "team_rows": figures.team_rows,
         "may_review": may_review,
         "sort": filters.value("sort", services.DEFAULT_SORT),
         "today": today,
+        # The breakdowns' links: these filters with another owner or team, back on page 1.
+        "owner_query": _query_without(request, "owner", "page"),
+        "team_query": _query_without(request, "team", "page"),
     }
     return render(request, "postmortems/action_item_review.html", context)
 
 
+def _query_without(request: HttpRequest, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
 @require_GET
 def action_item_export_csv(request: HttpRequest) -> HttpResponse:
-    _filters, _scope, items, _may_review = _review(request)
+    filters, scope, narrowed, _may_review = _review(request)
+    items = services.sort(scope.filter(narrowed), filters.value("sort"))
     today = timezone.localdate()
     response = StreamingHttpResponse(
         services.csv_rows(items, today, timezone.get_current_timezone()),

@@ -7,12 +7,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from postmortems import access, timeline
+from postmortems import access, pagination, timeline
 from postmortems.forms.incidents import IncidentFilterForm, IncidentForm, ParticipantForm
 from postmortems.models import Incident, Participant
 from postmortems.services import incidents as services
 
 PER_PAGE = 25
+# The list says "more than 1,000" rather than count every visible incident on each view.
+COUNT_LIMIT = 1000
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -31,16 +33,26 @@ def _page(request: HttpRequest, items, per_page: int = PER_PAGE):
 
 def _query_without_page(request: HttpRequest) -> str:
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("page", "after", "before"):
+        query.pop(name, None)
     return query.urlencode()
 
 
 @require_GET
 def incident_list(request: HttpRequest) -> HttpResponse:
-    """Incidents the viewer may see, filtered, searched, sorted and paginated."""
+    """Incidents the viewer may see, filtered, searched, sorted and paged by keyset."""
     form = IncidentFilterForm(request.GET, tz=request.user.zone)
-    incidents = form.filter(access.visible_incidents(request.user).for_list())
-    page = _page(request, incidents)
+    incidents = form.filter(access.visible_incidents(request.user))
+    # Newer/older links rather than page numbers: page 2,000 costs what page 1 does.
+    page = pagination.paginate(
+        incidents.for_list(),
+        form.ordering(),
+        after=request.GET.get("after"),
+        before=request.GET.get("before"),
+        per_page=PER_PAGE,
+    )
+    count, more = pagination.capped_count(incidents, COUNT_LIMIT)
+    previous_label, next_label = form.page_labels()
     return render(
         request,
         "postmortems/incident_list.html",
@@ -48,6 +60,10 @@ def incident_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page_obj": page,
             "incidents": page.object_list,
+            "count": count,
+            "count_is_capped": more,
+            "previous_label": previous_label,
+            "next_label": next_label,
             "query": _query_without_page(request),
             "can_open_incident": access.can_open_incident(request.user),
         },
@@ -86,7 +102,7 @@ def _participants_context(
         participants = _participants(incident)
     can_edit = access.can_edit_incident(request.user, incident)
     if can_edit and form is None:
-        form = ParticipantForm(incident=incident, participants=participants)
+        form = ParticipantForm(incident=incident)
     return {
         "incident": incident,
         "participants": participants,

@@ -87,6 +87,46 @@ def test_filtering_by_owner(client, manager):
     assert listed(client.get(REVIEW, {"team": "all", "owner": andy.pk})) == ["Andy's"]
 
 
+def test_filtering_by_owner_typed_as_an_email_or_a_name(client, manager):
+    andy = make_user(email="andy@example.com", display_name="Andy Bell")
+    make_action_item(title="Andy's", owner=andy)
+    make_action_item(title="Not Andy's")
+
+    by_email = client.get(REVIEW, {"team": "all", "owner": "Andy@Example.com"})
+    by_name = client.get(REVIEW, {"team": "all", "owner": "andy bell"})
+
+    assert listed(by_email) == listed(by_name) == ["Andy's"]
+
+
+def test_an_owner_link_with_an_id_shows_the_owners_address(client, manager):
+    andy = make_user(email="andy@example.com")
+    make_action_item(title="Andy's", owner=andy)
+
+    response = client.get(REVIEW, {"team": "all", "owner": andy.pk})
+
+    assert listed(response) == ["Andy's"]
+    assert 'value="andy@example.com"' in response.content.decode()
+
+
+def test_an_owner_nobody_matches_is_reported_and_ignored(client, manager):
+    make_action_item(title="Still listed")
+
+    response = client.get(REVIEW, {"team": "all", "owner": "nobody@example.com"})
+
+    assert listed(response) == ["Still listed"]
+    assert "Owner" in response.context["ignored_filters"]
+    assert "No one matches “nobody@example.com”." in response.content.decode()
+
+
+def test_the_review_lists_nobody_however_many_people_there_are(client, manager):
+    for n in range(30):
+        make_user(email=f"person{n}@example.com")
+
+    body = client.get(REVIEW, {"team": "all"}).content.decode()
+
+    assert "person7@example.com" not in body
+
+
 def test_status_defaults_to_open_and_in_progress(client, manager):
     for status in ("open", "in_progress", "done"):
         make_action_item(title=status, status=status)

@@ -151,6 +151,44 @@ def test_the_form_keeps_what_was_typed_after_an_error(client, incident, facilita
     assert b"Page the database on-call when failover starts" in response.content
 
 
+@pytest.mark.parametrize("typed", ["mei@example.com", "Mei@Example.com", "Mei Chen"])
+def test_the_owner_is_typed_as_an_email_or_a_name(client, incident, facilitator, typed):
+    mei = make_user(email="mei@example.com", display_name="Mei Chen")
+
+    response = client.post(create_url(incident), valid_data(owner=typed))
+
+    assert response.status_code == 302
+    assert ActionItem.objects.get().owner == mei
+
+
+def test_the_form_lists_nobody_and_an_unknown_address_is_refused(client, incident, facilitator):
+    someone = make_user(email="someone@example.com")
+
+    page = client.get(create_url(incident)).content.decode()
+    response = client.post(create_url(incident), valid_data(owner="nobody@example.com"))
+
+    assert someone.email not in page
+    assert 'type="text" name="owner"' in page
+    assert "no active account matches “nobody@example.com”" in " ".join(
+        response.context["form"].errors["owner"]
+    )
+    assert not ActionItem.objects.exists()
+
+
+def test_the_change_form_shows_the_owners_address_and_takes_a_new_one(
+    client, incident, facilitator
+):
+    item = make_action_item(incident=incident, owner=make_user(email="old@example.com"))
+    new = make_user(email="new@example.com")
+
+    page = client.get(item.get_absolute_url()).content.decode()
+    post_update(client, item, owner="new@example.com", reason="Back from leave")
+
+    assert 'value="old@example.com"' in page
+    item.refresh_from_db()
+    assert item.owner == new
+
+
 def test_an_inactive_person_cannot_be_made_owner(client, incident, facilitator):
     gone = make_user(is_active=False)
 

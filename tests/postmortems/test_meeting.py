@@ -107,16 +107,47 @@ def test_a_missing_date_keeps_what_was_typed_and_says_what_is_wrong(client, inci
 
 
 @pytest.mark.django_db
-def test_a_restricted_incident_only_invites_people_who_can_see_it(client, facilitator):
-    incident = make_incident(facilitator=facilitator, visibility=Incident.Visibility.RESTRICTED)
+@pytest.mark.parametrize("visibility", list(Incident.Visibility))
+def test_only_the_incidents_participants_can_be_invited(client, facilitator, visibility):
+    incident = make_incident(facilitator=facilitator, visibility=visibility)
     outsider = make_user(display_name="Out Sider")
     client.force_login(facilitator)
 
     response = client.post(meeting_url(incident), post_data(attendees=[outsider.pk]))
 
     assert response.status_code == 400
-    assert "add them as participants first: Out Sider" in response.content.decode()
+    assert "add them to the incident as participants first" in response.content.decode()
     assert not ReviewMeeting.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_attendee_list_holds_the_incidents_people_not_everyone(client, incident, facilitator):
+    responder = make_participant(incident=incident).user
+    make_user(display_name="Not Involved")
+    client.force_login(facilitator)
+
+    form = client.get(meeting_url(incident)).context["form"]
+
+    assert set(form.fields["attendees"].queryset) == {facilitator, responder}
+
+
+@pytest.mark.django_db
+def test_someone_invited_then_removed_from_a_restricted_incident_must_be_dropped(
+    client, facilitator
+):
+    incident = make_incident(facilitator=facilitator, visibility=Incident.Visibility.RESTRICTED)
+    former = make_participant(incident=incident, user=make_user(display_name="Former"))
+    make_review_meeting(incident=incident, organiser=facilitator, attendees=[former.user])
+    former.delete()
+    client.force_login(facilitator)
+
+    form = client.get(meeting_url(incident)).context["form"]
+    response = client.post(meeting_url(incident), post_data(attendees=[former.user.pk]))
+
+    # Still listed, so the facilitator sees who is dropped, but no longer allowed.
+    assert former.user in form.fields["attendees"].queryset
+    assert response.status_code == 400
+    assert "add them as participants first: Former" in response.content.decode()
 
 
 @pytest.mark.django_db

@@ -136,10 +136,12 @@ def test_adding_someone_twice_gives_a_clear_error_and_changes_nothing(client, ac
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"role": "responder"}, "Choose a person from the list or type an email address."),
+        ({"role": "responder"}, "Name someone already here, or type the email address of"),
         ({"email": "not-an-email", "role": "responder"}, "Enter a valid email address."),
-        ({"user": "999999", "role": "responder"}, "Select a valid choice."),
-        ({"user": "abc", "role": "responder"}, "Select a valid choice."),
+        ({"user": "999999", "role": "responder"}, "No one here matches “999999”."),
+        ({"user": "abc", "role": "responder"}, "No one here matches “abc”."),
+        ({"user": "9" * 30, "role": "responder"}, "No one here matches"),
+        ({"user": "x" * 300, "role": "responder"}, "too long for a name or an email address"),
         ({"email": "a@example.com", "role": "captain"}, "Select a valid choice."),
     ],
 )
@@ -169,24 +171,70 @@ def test_choosing_a_person_and_typing_another_email_is_refused(client, account_r
     assert incident.participants.count() == 1
 
 
-def test_people_already_on_the_incident_are_disabled_in_the_list(client):
+def test_the_form_asks_for_an_email_or_name_and_lists_nobody(client):
     incident = make_incident()
+    someone = make_user(display_name="Someone Else")
     client.force_login(incident.created_by)
 
     body = client.get(add_url(incident)).content.decode()
 
-    assert f'value="{incident.created_by.pk}" disabled' in body
-    assert "already Facilitator" in body
+    # A list of every account would be thousands of options in a real organisation.
+    assert 'type="text" name="user"' in body
+    assert '<select name="user"' not in body
+    assert someone.email not in body
 
 
-def test_inactive_people_are_not_offered_in_the_list(client):
+@pytest.mark.parametrize("typed", ["andy@example.com", "ANDY@example.com", "Andy Bell", "bell"])
+def test_someone_already_here_is_found_by_email_or_by_name(client, account_requests, typed):
+    incident = make_incident()
+    andy = make_user(email="andy@example.com", display_name="Andy Bell")
+    make_user(email="anna@example.com", display_name="Anna Ford")
+    client.force_login(incident.created_by)
+
+    response = client.post(add_url(incident), {"user": typed, "role": "responder"})
+
+    assert response.status_code == 302
+    assert Participant.objects.filter(incident=incident, user=andy).exists()
+
+
+def test_a_name_that_fits_several_people_lists_them_and_adds_nobody(client, account_requests):
+    incident = make_incident()
+    make_user(email="andy@example.com", display_name="Andy Bell")
+    make_user(email="andrea@example.com", display_name="Andrea Bell")
+    client.force_login(incident.created_by)
+
+    response = client.post(add_url(incident), {"user": "Bell", "role": "responder"})
+
+    body = response.content.decode()
+    assert "More than one person matches “Bell”" in body
+    assert "Andy Bell (andy@example.com)" in body and "Andrea Bell (andrea@example.com)" in body
+    # What was typed stays in the box.
+    assert 'value="Bell"' in body
+    assert incident.participants.count() == 1
+    assert account_requests == []
+
+
+def test_an_exact_name_wins_over_longer_ones(client, account_requests):
+    incident = make_incident()
+    mei = make_user(display_name="Mei Chen")
+    make_user(display_name="Mei Cheng")
+    client.force_login(incident.created_by)
+
+    response = client.post(add_url(incident), {"user": "mei chen", "role": "responder"})
+
+    assert response.status_code == 302
+    assert Participant.objects.filter(incident=incident, user=mei).exists()
+
+
+def test_inactive_people_are_not_found_as_someone_already_here(client, account_requests):
     incident = make_incident()
     gone = make_user(is_active=False, display_name="Gone Person")
     client.force_login(incident.created_by)
 
-    body = client.get(add_url(incident)).content.decode()
+    response = client.post(add_url(incident), {"user": gone.email, "role": "responder"})
 
-    assert gone.email not in body
+    assert f"No one here matches “{gone.email}”" in response.content.decode()
+    assert incident.participants.count() == 1
 
 
 def test_adding_with_htmx_returns_the_updated_section(client, account_requests):
@@ -213,7 +261,7 @@ def test_a_refused_htmx_addition_shows_the_error_in_the_section(client, account_
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in body
-    assert "Choose a person from the list" in body
+    assert "Name someone already here" in body
     assert incident.participants.count() == 1
 
 

@@ -207,11 +207,13 @@ class Table:
         unknown = [name for name in columns if name not in fields]
         if unknown:
             raise CommandError(f"{model.__name__} has no field(s) {unknown}; update seed_scale.")
-        # Ids we do not give are the database's to number.
+        # Ids we do not give are the database's to number; generated columns its to compute.
         extra = [
             f
             for name, f in fields.items()
-            if name not in columns and not (f.primary_key and "AutoField" in type(f).__name__)
+            if name not in columns
+            and not f.generated
+            and not (f.primary_key and "AutoField" in type(f).__name__)
         ]
         missing = [f.name for f in extra if not f.has_default() and not f.null]
         if missing:
