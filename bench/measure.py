@@ -86,6 +86,25 @@ class Page:
     server: str = "app"  # or "ceiling"
 
 
+DEEP_ROWS = 49_975  # where page 2,000 of 25 rows began before keyset pagination
+
+
+def deep_cursor() -> str:
+    """The incident list's keyset cursor about 50,000 rows down (or at the last row of a small
+    database), in the format postmortems/pagination.py writes: created_at (UTC),pk."""
+    import psycopg
+
+    url = os.environ.get("DATABASE_URL") or database_url("postmortems_bench")
+    with psycopg.connect(url) as conn:
+        created_at, pk = conn.execute(
+            "SELECT created_at, id FROM postmortems_incident ORDER BY created_at DESC, id DESC "
+            "OFFSET (SELECT GREATEST(LEAST(%s, COUNT(*)) - 1, 0) FROM postmortems_incident) "
+            "LIMIT 1",
+            [DEEP_ROWS],
+        ).fetchone()
+    return f"{created_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')},{pk}"
+
+
 def pages(fx: dict) -> list[Page]:
     b, term, service = fx["bench_incident_id"], fx["search_term"], fx["service"]
     return [
@@ -99,8 +118,8 @@ def pages(fx: dict) -> list[Page]:
         ),
         Page(
             "incident_list_deep",
-            "Incident list, page 2000",
-            "/incidents/?page=2000",
+            "Incident list, ~50,000 rows down (keyset cursor)",
+            f"/incidents/?after={deep_cursor()}",
             "participant",
         ),
         Page("search", f"Search “{term}”", f"/incidents/?q={term}", "participant"),
