@@ -104,13 +104,6 @@ def accounts_owed(user: User) -> QuerySet[Participant]:
     return _owing_accounts().filter(user=user).order_by("-added_at", "-pk")
 
 
-def action_items_due(user: User, today: date) -> dict[str, QuerySet[ActionItem]]:
-    """The user's open items: "overdue" (before today) and "due_soon" (within the due-soon days)."""
-    mine = ActionItem.objects.filter(owner=user).select_related("incident", "team")
-    soon = today + timedelta(days=_setting("ACTION_ITEM_DUE_SOON_DAYS"))
-    return {"overdue": mine.overdue(today), "due_soon": mine.due_between(today, soon)}
-
-
 def upcoming_meetings(user: User, now: datetime) -> QuerySet[ReviewMeeting]:
     """Review meetings the user attends that have not started yet."""
     return ReviewMeeting.objects.filter(attendees=user, starts_at__gt=now).select_related(

@@ -107,10 +107,14 @@ def home(request: HttpRequest) -> HttpResponse:
         )
     )
     teams = list(team_summary(user, today))
+    now = timezone.now()
     meetings, more_meetings = _first(
-        reminders.upcoming_meetings(user, timezone.now()).order_by("starts_at", "pk")
+        reminders.upcoming_meetings(user, now).order_by("starts_at", "pk")
     )
+    # The in-app twin of the "postmortem overdue" nudge: the same rule marks the write-ups here.
+    overdue_writeups = {incident.pk for incident in reminders.postmortems_overdue(user, now)}
     context = {
+        "overdue_writeup_ids": overdue_writeups,
         "meetings": meetings,
         "more_meetings": more_meetings,
         "today": today,

@@ -318,3 +318,19 @@ def test_home_lists_my_upcoming_review_meetings_but_not_past_ones(client):
     assert "Replica lag review" in response.text
     assert "Last month's review" not in response.text
     assert "Someone else's review" not in response.text
+
+
+def test_home_marks_a_write_up_overdue_by_the_same_rule_as_the_nudge_email(client):
+    facilitator = make_user(is_facilitator=True)
+    late = make_incident(
+        facilitator=facilitator,
+        title="Long resolved",
+        resolved_at=timezone.now() - timedelta(days=30),
+    )
+    make_incident(facilitator=facilitator, title="Just resolved", resolved_at=timezone.now())
+    client.force_login(facilitator)
+
+    response = client.get(HOME)
+
+    assert response.context["overdue_writeup_ids"] == {late.pk}
+    assert response.text.count(">Overdue</span>") == 1
