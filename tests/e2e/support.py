@@ -28,12 +28,39 @@ def sign_in(page, live_server, email: str, password: str) -> None:
     page.wait_for_url(lambda url: "/sign-in/" not in url)
 
 
-def violations(page) -> list[dict]:
-    """axe-core's violations on the current page, each with its impact."""
+def settle(page) -> None:
+    """Let the page come to rest before it is judged: no pointer hovering a button, no focus ring
+    on the control just clicked, and every CSS transition finished. Bootstrap fades a button's
+    colours over 0.15 s, and axe-core reading the colours mid-fade reports a contrast failure
+    that no person would see."""
+    page.mouse.move(0, 0)
+    page.evaluate(
+        """async () => {
+            if (document.activeElement && document.activeElement !== document.body) {
+                document.activeElement.blur();
+            }
+            await Promise.all(document.getAnimations().map((a) => a.finished.catch(() => null)));
+        }"""
+    )
+
+
+def violations(page, within: str | None = None) -> list[dict]:
+    """axe-core's violations on the current page (or the part matching `within`), each with its
+    impact, once the page has settled."""
     if page in _WITHOUT_JAVASCRIPT:
         return _violations_of_copy(page)
-    results = _axe.run(page)
-    return results.response["violations"]
+    settle(page)
+    context = {"include": [[within]]} if within else None
+    return _axe.run(page, context=context).response["violations"]
+
+
+def serious_violations(page, within: str | None = None) -> list[str]:
+    """The serious and critical violations, one readable line each."""
+    return [
+        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}"
+        for v in violations(page, within)
+        if v["impact"] in BLOCKING_IMPACTS
+    ]
 
 
 def _violations_of_copy(page) -> list[dict]:

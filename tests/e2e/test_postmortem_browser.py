@@ -14,15 +14,7 @@ def sign_in(page, live_server, user) -> None:
     support.sign_in(page, live_server, user.email, PASSWORD)
 
 
-def serious_violations(page) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    found = Axe().run(page).response["violations"]
-    return [
-        f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}"
-        for v in found
-        if v["impact"] in {"serious", "critical"}
-    ]
+serious_violations = support.serious_violations
 
 
 def screenshot(page, name: str) -> None:
