@@ -18,7 +18,6 @@ from django import forms
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.template.loader import get_template
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.dates import MONTHS_3
 from django.utils.html import format_html_join
@@ -26,7 +25,7 @@ from django.utils.text import Truncator, capfirst
 
 from accounts.models import User
 
-from . import access, blameless
+from . import access, blameless, links
 from .forms.timeline import TimelineFilterForm
 from .models import Incident, ReviewQuestion, TimelineEntry
 
@@ -387,7 +386,7 @@ class CardMaker:
         language = translation.get_language()
         self.months = _month_abbreviations(language)
         self.links = {
-            name: _link_pattern(f"postmortems:{name}")
+            name: links.pattern(f"postmortems:{name}")
             for name in ("entry_detail", "entry_edit", "entry_delete", "entry_share")
         }
         self.zones: dict[str, ZoneInfo] = {}
@@ -477,15 +476,6 @@ def _field_labels() -> tuple[tuple[str, str], ...]:
 def _month_abbreviations(language: str | None) -> tuple[str, ...]:
     # What the date filter's "M" prints, in the active language ("Jan" … "Dec").
     return ("", *(str(MONTHS_3[month]).title() for month in range(1, 13)))
-
-
-_LINK_PK = 987654321
-
-
-def _link_pattern(name: str) -> tuple[str, str]:
-    """A URL around its pk, reversed once, so each entry's link is an f-string, not a reverse()."""
-    before, _, after = reverse(name, args=[_LINK_PK]).partition(str(_LINK_PK))
-    return before, after
 
 
 # A rendered card, by its card and flags: at most this many are kept, the least recently used

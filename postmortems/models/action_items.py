@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
+
+from postmortems import links
 
 
 class ActionItemQuerySet(models.QuerySet):
@@ -21,6 +22,14 @@ class ActionItemQuerySet(models.QuerySet):
     def with_related(self) -> "ActionItemQuerySet":
         """Everything a list row shows, in the same query."""
         return self.select_related("incident", "owner", "team", "contributing_factor")
+
+    def for_review_rows(self) -> "ActionItemQuerySet":
+        """What a row of the review's table shows (includes/action_item_table.html), and no
+        more: the incident's texts and search document and the owner's account are left out."""
+        return self.select_related("incident", "owner", "team").only(
+            *("title", "due_on", "priority", "status", "created_at"),
+            *("incident__severity", "owner__display_name", "owner__email", "team__name"),
+        )
 
 
 class ActionItem(models.Model):
@@ -104,7 +113,7 @@ class ActionItem(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("postmortems:action_item_detail", args=[self.pk])
+        return links.object_url("postmortems:action_item_detail", self.pk)
 
     @property
     def is_open(self) -> bool:

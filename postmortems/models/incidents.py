@@ -7,8 +7,9 @@ from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVect
 from django.db import connections, models
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.urls import reverse
 from django.utils import timezone
+
+from postmortems import links
 
 # Larger numbers cannot be a primary key, and comparing with them overflows the database driver.
 MAX_PK = 2**63 - 1
@@ -171,7 +172,7 @@ class Incident(models.Model):
         return f"{self.human_id} {self.title}"
 
     def get_absolute_url(self) -> str:
-        return reverse("postmortems:incident_detail", args=[self.pk])
+        return links.object_url("postmortems:incident_detail", self.pk)
 
     @property
     def human_id(self) -> str:

@@ -4,9 +4,10 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst
+
+from postmortems import links
 
 # How many author colours the timeline has (static/css/timeline.css: .author-mark-0 … -7).
 AUTHOR_PALETTE_SIZE = 8
@@ -105,7 +106,7 @@ class TimelineEntry(models.Model):
         return (self.action or self.observation)[:60]
 
     def get_absolute_url(self) -> str:
-        return reverse("postmortems:entry_detail", args=[self.pk])
+        return links.object_url("postmortems:entry_detail", self.pk)
 
     @property
     def is_shared(self) -> bool:

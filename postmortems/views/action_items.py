@@ -19,6 +19,9 @@ from postmortems.models import ActionItem, Incident, Postmortem
 from postmortems.services import action_items as services
 
 PAGE_SIZE = 50
+# The owner breakdown shows the owners with the most overdue items first; a manager of several
+# teams has a hundred owners, and the rest are a click away (?owners=all).
+OWNERS_SHOWN = 15
 
 
 def _people_named_in(incident: Incident, *extra: User | None) -> list[str]:
@@ -171,15 +174,20 @@ def action_item_review(request: HttpRequest) -> HttpResponse:
     today, now = timezone.localdate(), timezone.now()
     figures = services.review_figures(scope, filters, today, now)
     items = services.sort(scope.filter(narrowed), filters.value("sort"))
-    paginator = CountedPaginator(items.with_related(), PAGE_SIZE, count=figures.listed)
+    paginator = CountedPaginator(items.for_review_rows(), PAGE_SIZE, count=figures.listed)
     page = paginator.get_page(request.GET.get("page"))
+    owner_rows = figures.owner_rows if may_review else []
+    all_owners = request.GET.get("owners") == "all"
     context = {
         "filters": filters,
         "ignored_filters": filters.ignored(),
         "page_obj": page,
         "page_range": page.paginator.get_elided_page_range(page.number),
         "counts": figures.counts,
-        "owner_rows": figures.owner_rows if may_review else [],
+        "owner_rows": owner_rows if all_owners else owner_rows[:OWNERS_SHOWN],
+        "owner_total": len(owner_rows),
+        "all_owners": all_owners,
+        "owners_shown": OWNERS_SHOWN,
         "team_rows": figures.team_rows,
         "may_review": may_review,
         "sort": filters.value("sort", services.DEFAULT_SORT),
@@ -187,6 +195,7 @@ def action_item_review(request: HttpRequest) -> HttpResponse:
         # The breakdowns' links: these filters with another owner or team, back on page 1.
         "owner_query": _query_without(request, "owner", "page"),
         "team_query": _query_without(request, "team", "page"),
+        "owners_query": _query_without(request, "owners"),
     }
     return render(request, "postmortems/action_item_review.html", context)
 

@@ -366,6 +366,31 @@ def test_breakdowns_per_owner_and_per_team(client, manager, frozen):
     assert (teams["Payments"]["open"], teams["Payments"]["done_recently"]) == (2, 1)
 
 
+def test_the_owner_breakdown_shows_the_most_overdue_owners_and_the_rest_on_request(
+    client, manager, frozen
+):
+    team = make_team(name="Payments")
+    # Owner n has n overdue items: the fifteen with the most are shown, worst first.
+    for n in range(1, 18):
+        owner = make_user(display_name=f"Owner {n:02}")
+        for _ in range(n):
+            make_action_item(owner=owner, team=team, due_on=TODAY - timedelta(days=3))
+
+    response = client.get(REVIEW, {"team": "all", "status": "open"})
+
+    shown = [row["owner__display_name"] for row in response.context["owner_rows"]]
+    assert shown == [f"Owner {n:02}" for n in range(17, 2, -1)]
+    assert "The 15 of 17 owners with the most overdue items." in response.text
+    # The link keeps the filters and asks for everyone.
+    assert "?team=all&amp;status=open&amp;owners=all#by-owner-heading" in response.text
+
+    everyone = client.get(REVIEW, {"team": "all", "status": "open", "owners": "all"})
+
+    assert len(everyone.context["owner_rows"]) == 17
+    assert "All 17 owners." in everyone.text
+    assert everyone.context["ignored_filters"] == []
+
+
 def test_overdue_items_are_labelled_in_words(client, manager, frozen):
     make_action_item(title="Late", due_on=TODAY - timedelta(days=4))
     make_action_item(title="One day late", due_on=TODAY - timedelta(days=1))
