@@ -1,12 +1,14 @@
 """The merged timeline of an incident: everyone's shared entries, woven together.
 
-The incident page calls `merged_timeline_context(request, incident)` and includes
-`templates/postmortems/includes/merged_timeline.html`. The page's GET parameters drive it:
+The incident page calls `merged_timeline_html(request, incident)`: the rendered
+`templates/postmortems/includes/merged_timeline.html`, from `merged_timeline_context`, kept while
+nothing it shows has changed. The page's GET parameters drive it:
 `person`, `kind`, `view=perspectives`, `window` (minutes), `as_of` (datetime-local, the viewer's
 zone). Whatever the number of entries, it costs the same few queries.
 """
 
 import functools
+import hashlib
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
@@ -17,7 +19,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
-from django.template.loader import get_template
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone, translation
 from django.utils.dates import MONTHS_3
 from django.utils.html import format_html_join
@@ -184,7 +186,16 @@ def _filter_data(request: HttpRequest) -> dict:
     return data
 
 
-def merged_timeline_context(request: HttpRequest, incident: Incident) -> dict:
+def _authors(incident: Incident) -> list[User]:
+    shared = TimelineEntry.objects.filter(incident=incident).shared()
+    return list(
+        User.objects.filter(pk__in=shared.values("author")).order_by("display_name", "email")
+    )
+
+
+def merged_timeline_context(
+    request: HttpRequest, incident: Incident, *, authors: list[User] | None = None
+) -> dict:
     """Context for templates/postmortems/includes/merged_timeline.html (one key: `timeline`).
 
     The caller has already checked that the viewer may see the incident. Drafts never appear
@@ -193,9 +204,8 @@ def merged_timeline_context(request: HttpRequest, incident: Incident) -> dict:
     user = request.user
     zone = viewer_zone(request)
     shared = TimelineEntry.objects.filter(incident=incident).shared()
-    authors = list(
-        User.objects.filter(pk__in=shared.values("author")).order_by("display_name", "email")
-    )
+    if authors is None:
+        authors = _authors(incident)
     form = TimelineFilterForm(
         _filter_data(request), authors=authors, zone=zone, auto_id="timeline-filter-%s"
     )
@@ -266,6 +276,72 @@ def merged_timeline_context(request: HttpRequest, incident: Incident) -> dict:
         without_as_of_url=_url_without(request, "as_of"),
     )
     return {"timeline": timeline}
+
+
+# --- The whole merged timeline, kept while nothing it shows has changed ------------------------
+
+MERGED_TEMPLATE = "postmortems/includes/merged_timeline.html"
+# Timelines kept per process, the least recently shown going first. A 200-entry timeline is
+# about 350 KB of HTML, so this is at most a few tens of MB.
+TIMELINES_KEPT = 100
+_timelines: OrderedDict[bytes, str] = OrderedDict()
+_timelines_lock = threading.Lock()
+
+
+def merged_timeline_html(request: HttpRequest, incident: Incident) -> str:
+    """The merged timeline section (merged_timeline.html, rendered), for the incident page.
+
+    Reading a timeline is far more common than changing it, and building it (every shared
+    entry, its card, the days and perspectives) is most of the incident page's time. So the
+    HTML is kept, under a fingerprint of everything it is made of, and reused until any of that
+    changes. The fingerprint costs three small queries: the authors (which the filter needs
+    anyway), each shared entry's id, version, key moment and author (an edit bumps the
+    version, sharing or deleting changes the set), and the review questions with who asked.
+    The rest is this viewer's: who they are (their own entries carry edit links), whether they
+    may annotate, their zone and language, the page and its filters.
+    """
+    authors = _authors(incident)
+    key = _fingerprint(request, incident, authors)
+    with _timelines_lock:
+        html = _timelines.get(key)
+        if html is not None:
+            _timelines.move_to_end(key)
+            return html
+    context = merged_timeline_context(request, incident, authors=authors)
+    html = render_to_string(MERGED_TEMPLATE, context, request=request)
+    with _timelines_lock:
+        _timelines[key] = html
+        while len(_timelines) > TIMELINES_KEPT:
+            _timelines.popitem(last=False)
+    return html
+
+
+def _fingerprint(request: HttpRequest, incident: Incident, authors: list[User]) -> bytes:
+    user = request.user
+    shared = TimelineEntry.objects.filter(incident=incident).shared()
+    entries = shared.order_by("pk").values_list("pk", "version", "key_moment", "author_id")
+    questions = (
+        ReviewQuestion.objects.filter(entry__incident=incident, entry__state="shared")
+        .order_by("pk")
+        .values_list("pk", "entry_id", "text", "asked_by__display_name", "asked_by__email")
+    )
+    parts = (
+        incident.pk,
+        user.pk,
+        user.is_active,
+        access.can_edit_incident(user, incident),
+        viewer_zone(request).key,
+        translation.get_language(),
+        request.path,
+        sorted(_filter_data(request).items()),
+        # The template itself: runserver reloads a changed one, and so must this.
+        id(get_template(MERGED_TEMPLATE).template),
+        id(get_template(CARD_TEMPLATE).template),
+        [(author.pk, author.display_name, author.email) for author in authors],
+        list(entries),
+        list(questions),
+    )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=20).digest()
 
 
 def bootstrap(form: forms.Form) -> forms.Form:

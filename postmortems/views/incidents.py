@@ -126,8 +126,8 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_participant": access.is_participant(user, incident),
         "can_create_action_item": access.can_create_action_item(user, incident),
         "action_items": incident.action_items.with_related(),
+        "timeline_html": timeline.merged_timeline_html(request, incident),
     }
-    context.update(timeline.merged_timeline_context(request, incident))
     return render(request, "postmortems/incident_detail.html", context)
 
 
