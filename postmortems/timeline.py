@@ -9,8 +9,7 @@ zone). Whatever the number of entries, it costs the same few queries.
 
 import functools
 import hashlib
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +26,7 @@ from django.utils.text import Truncator, capfirst
 
 from accounts.models import User
 
-from . import access, blameless, links
+from . import access, blameless, fragments, links
 from .forms.timeline import TimelineFilterForm
 from .models import Incident, ReviewQuestion, TimelineEntry
 
@@ -284,8 +283,7 @@ MERGED_TEMPLATE = "postmortems/includes/merged_timeline.html"
 # Timelines kept per process, the least recently shown going first. A 200-entry timeline is
 # about 350 KB of HTML, so this is at most a few tens of MB.
 TIMELINES_KEPT = 100
-_timelines: OrderedDict[bytes, str] = OrderedDict()
-_timelines_lock = threading.Lock()
+_timelines = fragments.Kept()
 
 
 def merged_timeline_html(request: HttpRequest, incident: Incident) -> str:
@@ -302,17 +300,12 @@ def merged_timeline_html(request: HttpRequest, incident: Incident) -> str:
     """
     authors = _authors(incident)
     key = _fingerprint(request, incident, authors)
-    with _timelines_lock:
-        html = _timelines.get(key)
-        if html is not None:
-            _timelines.move_to_end(key)
-            return html
+    html = _timelines.get(key)
+    if html is not None:
+        return html
     context = merged_timeline_context(request, incident, authors=authors)
     html = render_to_string(MERGED_TEMPLATE, context, request=request)
-    with _timelines_lock:
-        _timelines[key] = html
-        while len(_timelines) > TIMELINES_KEPT:
-            _timelines.popitem(last=False)
+    _timelines.put(key, html, keep=TIMELINES_KEPT)
     return html
 
 
@@ -557,8 +550,7 @@ def _month_abbreviations(language: str | None) -> tuple[str, ...]:
 # A rendered card, by its card and flags: at most this many are kept, the least recently used
 # going first (1,000 cards are about 2 MB).
 RENDERED_CARDS_KEPT = 5000
-_rendered: OrderedDict[tuple, str] = OrderedDict()
-_rendered_lock = threading.Lock()
+_rendered = fragments.Kept()
 CARD_TEMPLATE = "postmortems/includes/entry_card.html"
 
 
@@ -596,10 +588,7 @@ def render_cards(
             # The template itself too: when runserver reloads a changed template, the cards
             # rendered from the old one are not served again.
             key = (template.template, make_card.key(entry, own_questions), with_findings, flag_key)
-            with _rendered_lock:
-                rendered = _rendered.get(key)
-                if rendered is not None:
-                    _rendered.move_to_end(key)
+            rendered = _rendered.get(key)
         if rendered is None:
             card = make_card(entry, own_questions)
             findings = entry_findings(entry) if with_findings and card.can_edit else ()
@@ -610,9 +599,6 @@ def render_cards(
                 context["csrf_token"] = token
             rendered = template.render(context)
             if key is not None:
-                with _rendered_lock:
-                    _rendered[key] = rendered
-                    while len(_rendered) > RENDERED_CARDS_KEPT:
-                        _rendered.popitem(last=False)
+                _rendered.put(key, rendered, keep=RENDERED_CARDS_KEPT)
         html.append(rendered)
     return html

@@ -108,7 +108,9 @@ class IncidentQuerySet(models.QuerySet):
                     Subquery(participants, output_field=IntegerField()), Value(0)
                 )
             )
-            .defer("search_document")  # only ever matched against, never shown
+            # What a row shows and the keyset pagination orders by, no more: not the texts, and
+            # not the search document, which is only ever matched against.
+            .only("title", "severity", "status", "visibility", "created_at")
             .prefetch_related("services")
         )
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Team, User
-from postmortems import access, blameless, quality
+from postmortems import access, blameless, fragments, quality
 from postmortems.forms.action_items import (
     ActionItemFilterForm,
     ActionItemForm,
@@ -176,12 +176,14 @@ def action_item_review(request: HttpRequest) -> HttpResponse:
     items = services.sort(scope.filter(narrowed), filters.value("sort"))
     paginator = CountedPaginator(items.for_review_rows(), PAGE_SIZE, count=figures.listed)
     page = paginator.get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
     owner_rows = figures.owner_rows if may_review else []
     all_owners = request.GET.get("owners") == "all"
     context = {
         "filters": filters,
         "ignored_filters": filters.ignored(),
         "page_obj": page,
+        "rows_html": fragments.action_item_rows(page.object_list, today),
         "page_range": page.paginator.get_elided_page_range(page.number),
         "counts": figures.counts,
         "owner_rows": owner_rows if all_owners else owner_rows[:OWNERS_SHOWN],

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from postmortems import access, pagination, timeline
+from postmortems import access, fragments, pagination, timeline
 from postmortems.forms.incidents import IncidentFilterForm, IncidentForm, ParticipantForm
 from postmortems.models import Incident, Participant
 from postmortems.services import incidents as services
@@ -60,6 +60,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page_obj": page,
             "incidents": page.object_list,
+            "rows_html": fragments.incident_rows(page.object_list),
             "count": count,
             "count_is_capped": more,
             "previous_label": previous_label,

@@ -1,0 +1,115 @@
+"""Rendered HTML kept in memory and reused while what it shows is unchanged.
+
+Each process keeps its own pieces (no shared cache to run or to invalidate): a key is made of
+everything a piece is made of, so a change makes a new key and the old piece simply ages out,
+the least recently used going first. Used for timeline entry cards, whole merged timelines and
+the incident list's rows: pages read far more often than they change, and Django's templates
+cost about as much per row as everything else on those pages.
+"""
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+from django.template.loader import get_template
+from django.utils import timezone, translation
+
+
+class Kept:
+    """At most `keep` pieces of HTML by key (the limit is read at each put, so it may change)."""
+
+    def __init__(self) -> None:
+        self._pieces: OrderedDict[Hashable, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> str | None:
+        with self._lock:
+            html = self._pieces.get(key)
+            if html is not None:
+                self._pieces.move_to_end(key)
+            return html
+
+    def put(self, key: Hashable, html: str, *, keep: int) -> None:
+        with self._lock:
+            self._pieces[key] = html
+            self._pieces.move_to_end(key)
+            while len(self._pieces) > keep:
+                self._pieces.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pieces.clear()
+
+    def __len__(self) -> int:
+        return len(self._pieces)
+
+
+# --- Rows of the lists ---------------------------------------------------------------------------
+
+# Pages of rows kept per process, for each list: a page is 20-40 KB.
+PAGES_KEPT = 500
+_pages = Kept()
+
+
+def rows(template_name: str, objects: list, row_key: Callable, *, context: tuple = ()) -> str:
+    """`template_name` rendered with `objects` (as `rows`), kept under what each row shows
+    (`row_key(obj)`, which must list everything the template reads of it) and `context` (what
+    the rows read besides, such as today's date), in the current time zone and language."""
+    template = get_template(template_name)
+    parts = (
+        # The template itself: runserver reloads a changed one, and so must this.
+        id(template.template),
+        timezone.get_current_timezone_name(),
+        translation.get_language(),
+        context,
+        [row_key(obj) for obj in objects],
+    )
+    key = hashlib.blake2b(repr(parts).encode(), digest_size=20).digest()
+    html = _pages.get(key)
+    if html is None:
+        html = template.render({"rows": objects})
+        _pages.put(key, html, keep=PAGES_KEPT)
+    return html
+
+
+def incident_rows(incidents: list) -> str:
+    """The incident list's <tr>s; the incidents come from IncidentQuerySet.for_list."""
+    return rows("postmortems/includes/incident_rows.html", incidents, _incident_row)
+
+
+def _incident_row(incident) -> tuple:
+    return (
+        incident.pk,
+        incident.title,
+        incident.severity,
+        incident.status,
+        incident.visibility,
+        incident.participant_count,
+        incident.created_at,
+        [service.name for service in incident.services.all()],
+    )
+
+
+def action_item_rows(items: list, today) -> str:
+    """The action-item review's <tr>s; the items come from ActionItemQuerySet.for_review_rows.
+    Overdue days and ages are counted from `today`."""
+    return rows(
+        "postmortems/includes/action_item_rows.html", items, _action_item_row, context=(today,)
+    )
+
+
+def _action_item_row(item) -> tuple:
+    owner, team = item.owner, item.team
+    return (
+        item.pk,
+        item.title,
+        item.incident_id,
+        item.incident.severity,
+        owner and (owner.pk, owner.display_name, owner.email),
+        team and team.name,
+        item.due_on,
+        item.priority,
+        item.status,
+        item.created_at,
+    )

@@ -1,0 +1,159 @@
+"""Rows kept between requests (postmortems.fragments): the incident list's and the action-item
+review's rows are rendered once, and every change to what a row shows appears at once."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from django.test.signals import template_rendered
+from django.urls import reverse
+
+from postmortems import fragments
+from postmortems.models import ActionItem, Incident, Service
+from tests.factories import make_action_item, make_incident, make_participant, make_team, make_user
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("postmortems:incident_list")
+REVIEW = reverse("postmortems:action_item_review")
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def nothing_kept():
+    fragments._pages.clear()
+
+
+class Renders:
+    """Counts renders of one template."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+
+    def __call__(self, sender, template, context, **kwargs) -> None:
+        if template.name == self.name:
+            self.count += 1
+
+    def __enter__(self):
+        template_rendered.connect(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        template_rendered.disconnect(self)
+
+
+def tbody(response) -> str:
+    assert response.status_code == 200
+    body = response.content.decode()
+    return body[body.index("<tbody>") : body.index("</tbody>")]
+
+
+# --- The incident list ---------------------------------------------------------------------------
+
+
+def test_the_same_page_of_incidents_is_rendered_once(client):
+    make_incident(title="Cache stampede")
+    client.force_login(make_user())
+
+    with Renders("postmortems/includes/incident_rows.html") as renders:
+        first = tbody(client.get(LIST))
+        second = tbody(client.get(LIST))
+
+    assert renders.count == 1
+    assert first == second and "Cache stampede" in first
+
+
+def test_every_change_to_an_incident_row_shows_at_once(client):
+    incident = make_incident(title="Cache stampede")
+    viewer = make_user()
+    client.force_login(viewer)
+    assert "Cache stampede" in tbody(client.get(LIST))
+
+    Incident.objects.filter(pk=incident.pk).update(
+        title="Cache stampede after deploy", status="resolved", severity=1
+    )
+    incident.services.add(Service.objects.create(name="edge-proxy"))
+    make_participant(incident=incident)
+    make_participant(incident=incident)
+    html = tbody(client.get(LIST))
+
+    assert "Cache stampede after deploy" in html
+    assert ">Resolved<" in html and "badge-sev1" in html and "edge-proxy" in html
+    assert '<td class="text-end d-none d-sm-table-cell">3</td>' in html
+
+
+def test_each_viewer_sees_the_opening_day_in_their_own_zone(client):
+    make_incident(created_at=datetime(2026, 3, 9, 22, 0, tzinfo=UTC))
+
+    client.force_login(make_user(time_zone="UTC"))
+    assert ">9 Mar 2026<" in tbody(client.get(LIST))
+    client.force_login(make_user(time_zone="Asia/Tokyo"))
+    assert ">10 Mar 2026<" in tbody(client.get(LIST))
+
+
+def test_a_restricted_incident_kept_for_one_viewer_is_not_shown_to_another(client):
+    insider = make_user()
+    incident = make_incident(title="Secret outage", visibility=Incident.Visibility.RESTRICTED)
+    make_participant(incident=incident, user=insider)
+
+    client.force_login(insider)
+    assert "Secret outage" in tbody(client.get(LIST))
+    client.force_login(make_user())
+    assert "Secret outage" not in client.get(LIST).content.decode()
+
+
+# --- The action-item review ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def manager(client):
+    user = make_user(display_name="Irene Manager", time_zone="UTC")
+    make_team(name="Payments", managers=[user])
+    client.force_login(user)
+    return user
+
+
+def test_the_same_page_of_items_is_rendered_once_and_changes_show_at_once(client, manager):
+    team = manager.managed_teams.get()
+    item = make_action_item(title="Add a cache alarm", team=team, due_on=date(2026, 3, 20))
+
+    with time_machine.travel(NOW, tick=False):
+        with Renders("postmortems/includes/action_item_rows.html") as renders:
+            first = tbody(client.get(REVIEW))
+            second = tbody(client.get(REVIEW))
+        assert renders.count == 1
+        assert first == second and "Add a cache alarm" in first
+
+        ActionItem.objects.filter(pk=item.pk).update(
+            title="Add a cache alarm and a runbook", status="in_progress", priority=1
+        )
+        item.owner = make_user(display_name="Owen Owner")
+        item.save(update_fields=["owner"])
+        html = tbody(client.get(REVIEW))
+
+    assert "Add a cache alarm and a runbook" in html
+    assert ">In progress<" in html and "Owen Owner" in html
+
+
+def test_overdue_days_and_ages_move_on_with_the_calendar(client, manager):
+    team = manager.managed_teams.get()
+    make_action_item(team=team, due_on=date(2026, 3, 8), created_at=NOW - timedelta(days=5))
+
+    with time_machine.travel(NOW, tick=False):
+        today = tbody(client.get(REVIEW))
+    with time_machine.travel(NOW + timedelta(days=1), tick=False):
+        tomorrow = tbody(client.get(REVIEW))
+
+    assert "Overdue by 2 days" in today and ">5 d<" in today
+    assert "Overdue by 3 days" in tomorrow and ">6 d<" in tomorrow
+
+
+def test_only_so_many_pages_are_kept(client, monkeypatch):
+    monkeypatch.setattr(fragments, "PAGES_KEPT", 2)
+    client.force_login(make_user())
+    for n in range(3):
+        make_incident(title=f"Incident number {n}")
+        client.get(LIST)
+
+    assert len(fragments._pages) == 2
