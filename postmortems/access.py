@@ -30,11 +30,16 @@ def _role(user: User, incident: Incident) -> str | None:
 
 def is_manager(user: User) -> bool:
     """Whether the user manages any team. Asked often per page, so cached on the user object."""
+    return bool(managed_team_ids(user))
+
+
+def managed_team_ids(user: User) -> list[int]:
+    """The ids of the teams the user manages, read once per request (cached on the user)."""
     if not user.is_authenticated:
-        return False
-    if "_is_manager" not in user.__dict__:
-        user.__dict__["_is_manager"] = user.managed_teams.exists()
-    return user.__dict__["_is_manager"]
+        return []
+    if "_managed_team_ids" not in user.__dict__:
+        user.__dict__["_managed_team_ids"] = list(user.managed_teams.values_list("pk", flat=True))
+    return user.__dict__["_managed_team_ids"]
 
 
 # --- Incidents ---------------------------------------------------------------------------------

@@ -101,6 +101,10 @@ class ActionItem(models.Model):
             models.Index(fields=["team", "status", "due_on"]),
             models.Index(fields=["status", "due_on"]),
             models.Index(fields=["status", "completed_at"]),
+            # A team's recently done and recently created items: the review's figures and the
+            # managers' digests. Without them a team's years of done items are read and dropped.
+            models.Index(fields=["team", "status", "completed_at"]),
+            models.Index(fields=["team", "created_at"]),
         ]
         constraints = [
             models.CheckConstraint(

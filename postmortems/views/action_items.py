@@ -152,8 +152,8 @@ class CountedPaginator(Paginator):
 def _review(request: HttpRequest):
     """The filters, the counts' scope and the list's own filters, shared with the CSV."""
     user = request.user
+    managed_team_ids = access.managed_team_ids(user)
     may_review = access.can_review_action_items(user)
-    managed_team_ids = list(user.managed_teams.values_list("pk", flat=True))
     filters = ActionItemFilterForm(
         request.GET,
         teams=Team.objects.values_list("pk", "name"),

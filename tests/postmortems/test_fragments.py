@@ -157,3 +157,23 @@ def test_only_so_many_pages_are_kept(client, monkeypatch):
         client.get(LIST)
 
     assert len(fragments._pages) == 2
+
+
+# --- Selects -------------------------------------------------------------------------------------
+
+
+def test_a_kept_select_still_marks_each_viewers_choice_and_follows_its_choices():
+    from postmortems.forms.widgets import QuickSelect
+
+    widget = QuickSelect(choices=[("", "Any team"), (1, "Payments"), (2, "Search")])
+    first = widget.render("team", "1")
+    again = widget.render("team", "1")
+    other = widget.render("team", "2")
+    widget.choices = [*widget.choices, (3, "<Edge>")]
+    grown = widget.render("team", "1")
+
+    assert first is again  # kept, not written again
+    assert '<option value="1" selected>Payments</option>' in first
+    assert '<option value="2" selected>Search</option>' in other
+    assert 'value="1" selected' not in other
+    assert '<option value="3">&lt;Edge&gt;</option>' in grown
