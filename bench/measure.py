@@ -90,15 +90,16 @@ DEEP_ROWS = 49_975  # where page 2,000 of 25 rows began before keyset pagination
 
 
 def deep_cursor() -> str:
-    """The incident list's keyset cursor about 50,000 rows down (or at the last row of a small
-    database), in the format postmortems/pagination.py writes: created_at (UTC),pk."""
+    """The incident list's keyset cursor about 50,000 rows down (or halfway down a small
+    database, so that rows follow it there too and both scales run the same queries), in the
+    format postmortems/pagination.py writes: created_at (UTC),pk."""
     import psycopg
 
     url = os.environ.get("DATABASE_URL") or database_url("postmortems_bench")
     with psycopg.connect(url) as conn:
         created_at, pk = conn.execute(
             "SELECT created_at, id FROM postmortems_incident ORDER BY created_at DESC, id DESC "
-            "OFFSET (SELECT GREATEST(LEAST(%s, COUNT(*)) - 1, 0) FROM postmortems_incident) "
+            "OFFSET (SELECT LEAST(%s, COUNT(*) / 2) FROM postmortems_incident) "
             "LIMIT 1",
             [DEEP_ROWS],
         ).fetchone()

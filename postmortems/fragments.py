@@ -52,25 +52,31 @@ PAGES_KEPT = 500
 _pages = Kept()
 
 
-def rows(template_name: str, objects: list, row_key: Callable, *, context: tuple = ()) -> str:
-    """`template_name` rendered with `objects` (as `rows`), kept under what each row shows
-    (`row_key(obj)`, which must list everything the template reads of it) and `context` (what
-    the rows read besides, such as today's date), in the current time zone and language."""
+def render(template_name: str, context: dict, what: object) -> str:
+    """`template_name` rendered with `context`, kept under `what` (everything the template
+    reads from the context, as plain values), in the current time zone and language."""
     template = get_template(template_name)
     parts = (
         # The template itself: runserver reloads a changed one, and so must this.
         id(template.template),
+        template_name,
         timezone.get_current_timezone_name(),
         translation.get_language(),
-        context,
-        [row_key(obj) for obj in objects],
+        what,
     )
     key = hashlib.blake2b(repr(parts).encode(), digest_size=20).digest()
     html = _pages.get(key)
     if html is None:
-        html = template.render({"rows": objects})
+        html = template.render(context)
         _pages.put(key, html, keep=PAGES_KEPT)
     return html
+
+
+def rows(template_name: str, objects: list, row_key: Callable, *, context: tuple = ()) -> str:
+    """`template_name` rendered with `objects` (as `rows`), kept under what each row shows
+    (`row_key(obj)`, which must list everything the template reads of it) and `context` (what
+    the rows read besides, such as today's date)."""
+    return render(template_name, {"rows": objects}, (context, [row_key(obj) for obj in objects]))
 
 
 def incident_rows(incidents: list) -> str:
@@ -112,4 +118,60 @@ def _action_item_row(item) -> tuple:
         item.priority,
         item.status,
         item.created_at,
+    )
+
+
+def incident_action_item_rows(items: list, today) -> str:
+    """The incident page's action items as rows; the items come from with_related()."""
+    return rows(
+        "postmortems/includes/action_item_incident_rows.html",
+        items,
+        _incident_action_item_row,
+        context=(today,),
+    )
+
+
+def _incident_action_item_row(item) -> tuple:
+    owner = item.owner
+    return (
+        item.pk,
+        item.title,
+        item.kind,
+        owner and (owner.pk, owner.display_name, owner.email),
+        item.due_on,
+        item.status,
+    )
+
+
+# --- The digest page ------------------------------------------------------------------------------
+
+
+def digest_sections(digest, *, review_url: str) -> str:
+    """The "view in browser" digest's sections (digest_sections.html, as on the page). The
+    template includes digest_items.html, which is part of the key too."""
+    sections = (digest.overdue, digest.due_soon, digest.done, digest.new, digest.own)
+    what = (
+        id(get_template("postmortems/includes/digest_items.html").template),
+        review_url,
+        digest.today,
+        digest.team_names,
+        digest.is_manager,
+        [(o.name, o.overdue, o.due_soon, o.done, o.new) for o in digest.owners],
+        [(section.total, [_digest_item(item) for item in section.items]) for section in sections],
+    )
+    context = {"digest": digest, "base_url": "", "review_url": review_url, "for_email": False}
+    return render("postmortems/includes/digest_sections.html", context, what)
+
+
+def _digest_item(item) -> tuple:
+    owner = item.owner
+    return (
+        item.pk,
+        item.url,
+        item.title,
+        item.incident_id,
+        owner and owner.name,
+        item.due_on,
+        item.due_label,
+        item.status,
     )

@@ -179,6 +179,8 @@ WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 # Opt in now to what Django 6 does anyway: a URL typed without a scheme means https.
 FORMS_URLFIELD_ASSUME_HTTPS = True
 
+# Django's renderer, keeping each widget's HTML (postmortems/forms/renderers.py).
+FORM_RENDERER = "postmortems.forms.renderers.KeptWidgets"
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from postmortems import access, fragments, pagination, timeline
@@ -121,12 +122,16 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     user = request.user
+    action_items = list(incident.action_items.with_related())
     context = {
         **_participants_context(request, incident),
         "key_moments": incident.key_moments(),
         "is_participant": access.is_participant(user, incident),
         "can_create_action_item": access.can_create_action_item(user, incident),
-        "action_items": incident.action_items.with_related(),
+        "action_items": action_items,
+        "action_item_rows_html": fragments.incident_action_item_rows(
+            action_items, timezone.localdate()
+        ),
         "timeline_html": timeline.merged_timeline_html(request, incident),
     }
     return render(request, "postmortems/incident_detail.html", context)

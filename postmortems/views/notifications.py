@@ -6,17 +6,20 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from postmortems import digests, preferences
+from postmortems import digests, fragments, preferences
 
 
 @require_GET
 def digest_preview(request: HttpRequest) -> HttpResponse:
     """The signed-in person's weekly digest as it stands now ("view in browser")."""
     digest = digests.compile_for(request.user, timezone.now())
+    review_url = reverse("postmortems:action_item_review")
     context = {
         "digest": digest,
-        "base_url": "",  # the email shares these fragments with absolute links
-        "review_url": reverse("postmortems:action_item_review"),
+        # The sections, as the email has them (with relative links here), kept while unchanged.
+        "sections_html": (
+            "" if digest.is_empty else fragments.digest_sections(digest, review_url=review_url)
+        ),
     }
     return render(request, "postmortems/digest_preview.html", context)
 

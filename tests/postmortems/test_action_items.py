@@ -8,6 +8,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from postmortems import fragments
 from postmortems.models import ActionItem, ActionItemChange, Incident
 from tests.factories import (
     make_action_item,
@@ -570,11 +571,15 @@ def test_the_incident_list_include_shows_items_and_the_add_button():
     incident = make_incident()
     item = make_action_item(incident=incident, title="Alert on replica lag beyond 30 s")
 
+    items = list(incident.action_items.with_related())
     html = render_to_string(
         "postmortems/includes/action_item_incident_list.html",
         {
             "incident": incident,
-            "action_items": incident.action_items.with_related(),
+            "action_items": items,
+            "action_item_rows_html": fragments.incident_action_item_rows(
+                items, timezone.localdate()
+            ),
             "can_create_action_item": True,
         },
     )

@@ -49,6 +49,12 @@ def tbody(response) -> str:
     return body[body.index("<tbody>") : body.index("</tbody>")]
 
 
+def main(response) -> str:
+    assert response.status_code == 200
+    body = response.content.decode()
+    return body[body.index("<main") : body.index("</main>")]
+
+
 # --- The incident list ---------------------------------------------------------------------------
 
 
@@ -177,3 +183,52 @@ def test_a_kept_select_still_marks_each_viewers_choice_and_follows_its_choices()
     assert '<option value="2" selected>Search</option>' in other
     assert 'value="1" selected' not in other
     assert '<option value="3">&lt;Edge&gt;</option>' in grown
+
+
+# --- The incident page's action items ------------------------------------------------------------
+
+
+def test_an_incidents_action_items_show_each_change_at_once(client):
+    item = make_action_item(title="Alarm on queue depth", due_on=date(2026, 3, 12))
+    client.force_login(make_user(time_zone="UTC"))
+    page = item.incident.get_absolute_url()
+
+    with time_machine.travel(NOW, tick=False):
+        with Renders("postmortems/includes/action_item_incident_rows.html") as renders:
+            client.get(page)
+            client.get(page)
+        assert renders.count == 1
+        ActionItem.objects.filter(pk=item.pk).update(title="Alarm on queue depth and age")
+        item.owner = make_user(display_name="Owen Owner")
+        item.save(update_fields=["owner"])
+        changed = client.get(page).content.decode()
+    with time_machine.travel(NOW + timedelta(days=3), tick=False):
+        later = client.get(page).content.decode()
+
+    assert "Alarm on queue depth and age" in changed and "Owen Owner" in changed
+    assert "Overdue" not in changed and "Overdue by 1 day" in later
+
+
+# --- The digest page -----------------------------------------------------------------------------
+
+
+def test_the_digest_page_is_rendered_once_and_shows_each_change_at_once(client):
+    manager = make_user(time_zone="UTC")
+    team = make_team(managers=[manager])
+    item = make_action_item(team=team, title="Alarm on lag", due_on=date(2026, 3, 9))
+    client.force_login(manager)
+    page = reverse("postmortems:digest_preview")
+
+    with time_machine.travel(NOW, tick=False):
+        with Renders("postmortems/includes/digest_sections.html") as renders:
+            first = main(client.get(page))
+            second = main(client.get(page))
+        assert renders.count == 1 and first == second
+        assert "Alarm on lag" in first and ">1</strong> overdue" in first
+
+        ActionItem.objects.filter(pk=item.pk).update(title="Alarm on lag and age")
+        make_action_item(team=team, title="Second overdue", due_on=date(2026, 3, 8))
+        changed = main(client.get(page))
+
+    assert "Alarm on lag and age" in changed and "Second overdue" in changed
+    assert ">2</strong> overdue" in changed
