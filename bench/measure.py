@@ -86,6 +86,7 @@ class Page:
     server: str = "app"  # or "ceiling"
 
 
+DIGEST_PROCESSES = 2  # the compose file's worker: --concurrency 2
 DEEP_ROWS = 49_975  # where page 2,000 of 25 rows began before keyset pagination
 
 
@@ -509,6 +510,77 @@ def digest_moment() -> datetime:
     return datetime(wednesday.year, wednesday.month, wednesday.day, 12, tzinfo=UTC)
 
 
+def _send_batch(job: tuple) -> dict:
+    """One batch, as a worker process runs digests.send_many: its outcomes, queries and the
+    process's peak memory so far."""
+    from django.db import connection
+
+    from postmortems import digests
+
+    period, recipient_ids, now = job
+    counter = QueryCounter()
+    with connection.execute_wrapper(counter):
+        outcomes = digests.send_many(period, recipient_ids, now=now)
+    return {
+        "recipients": len(recipient_ids),
+        "outcomes": {str(outcome): number for outcome, number in outcomes.items()},
+        "queries": counter.count,
+        "pid": os.getpid(),
+        "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+def _run_digests(now: datetime, processes: int) -> dict:
+    """Everything due, from an empty ledger: the scan, then its batches on `processes` worker
+    processes (forked, like Celery's prefork pool)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from django.db import connection, connections
+
+    from postmortems import digests
+    from postmortems.models import Delivery
+
+    # Each run starts with nothing sent this week, or the ledger would (rightly) send nothing.
+    Delivery.objects.filter(kind=Delivery.Kind.WEEKLY_DIGEST).delete()
+    counter = QueryCounter()
+    jobs: list[tuple] = []
+    started = time.perf_counter()
+    with connection.execute_wrapper(counter):
+        recipients = digests.scan(
+            now, dispatch_batch=lambda period, ids: jobs.append((period, ids, now))
+        )
+    if processes == 1:
+        done = [_send_batch(job) for job in jobs]
+    else:
+        connections.close_all()  # each process opens its own
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+            done = list(pool.map(_send_batch, jobs))
+    wall = time.perf_counter() - started
+    outcomes: dict[str, int] = {}
+    for batch in done:
+        for outcome, number in batch["outcomes"].items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + number
+    per_digest = [batch["queries"] / max(batch["recipients"], 1) for batch in done]
+    peaks = {batch["pid"]: batch["peak_kb"] for batch in done}  # the last report is the peak
+    peaks[os.getpid()] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "recipients": recipients,
+        "outcomes": outcomes,
+        "wall_s": round(wall, 2),
+        "queries": counter.count + sum(batch["queries"] for batch in done),
+        # Per digest, averaged over each batch of digests.BATCH_SIZE recipients.
+        "queries_per_digest_min": round(min(per_digest, default=0), 2),
+        "queries_per_digest_max": round(max(per_digest, default=0), 2),
+        "queries_per_digest_median": round(statistics.median(per_digest), 2) if per_digest else 0,
+        "batches": len(done),
+        "worker_processes": processes,
+        # The largest process: each worker process has its own memory limit to keep to.
+        "peak_rss_mb": round(max(peaks.values()) / 1024, 1),
+    }
+
+
 def cmd_digests(args) -> None:
     setup_django()
     from django.db import connection
@@ -518,51 +590,30 @@ def cmd_digests(args) -> None:
 
     if not connection.settings_dict["NAME"].startswith("postmortems_bench"):
         raise SystemExit("The digest run deletes digest deliveries: only on a bench database.")
-    # Each run starts with nothing sent this week, or the ledger would (rightly) send nothing.
-    Delivery.objects.filter(kind=Delivery.Kind.WEEKLY_DIGEST).delete()
     now = digest_moment()
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    counter = QueryCounter()
-    per_send: list[float] = []
-    outcomes: dict[str, int] = {}
-
-    sent_to: list[tuple[int, str]] = []
-
-    def dispatch_batch(period: str, recipient_ids: list[int]) -> None:
-        # The path the beat task takes: batches over one SMTP connection (digests.send_many).
-        sent_to.extend((pk, period) for pk in recipient_ids)
-        before = counter.count
-        for outcome, number in digests.send_many(period, recipient_ids, now=now).items():
-            outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + number
-        per_send.append((counter.count - before) / max(len(recipient_ids), 1))
 
     def sink_count() -> int:
         return int(Path(args.count_file).read_text().split()[0]) if args.count_file else 0
 
+    # As deployed (docker-compose.yml: `celery worker --concurrency 2`, one process per core),
+    # and in one process for comparison.
+    one = _run_digests(now, processes=1)
     received_before = sink_count()
-    started = time.perf_counter()
-    with connection.execute_wrapper(counter):
-        recipients = digests.scan(now, dispatch_batch=dispatch_batch)
-    wall = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = _run_digests(now, processes=DIGEST_PROCESSES)
     time.sleep(0.5)  # the sink writes its count just after answering
-    sent_to_sink = sink_count() - received_before if args.count_file else None
-    result = {
-        "now": now.isoformat(),
-        "recipients": recipients,
-        "managers": fx_managers(),
-        "outcomes": outcomes,
-        "emails_received_by_sink": sent_to_sink,
-        "wall_s": round(wall, 2),
-        "queries": counter.count,
-        # Per digest, averaged over each batch of digests.BATCH_SIZE recipients.
-        "queries_per_digest_min": round(min(per_send, default=0), 2),
-        "queries_per_digest_max": round(max(per_send, default=0), 2),
-        "queries_per_digest_median": round(statistics.median(per_send), 2) if per_send else 0,
-        "batches": len(per_send),
-        "peak_rss_mb": round(peak_kb / 1024, 1),
-        "baseline_rss_mb": round(baseline_kb / 1024, 1),
-    }
+    result.update(
+        now=now.isoformat(),
+        managers=fx_managers(),
+        emails_received_by_sink=sink_count() - received_before if args.count_file else None,
+        baseline_rss_mb=round(baseline_kb / 1024, 1),
+        one_process={key: one[key] for key in ("wall_s", "peak_rss_mb", "outcomes")},
+    )
+    sent_to = list(
+        Delivery.objects.filter(kind=Delivery.Kind.WEEKLY_DIGEST)
+        .order_by("pk")
+        .values_list("recipient_id", "period")
+    )
     if args.profile_sample and sent_to:
         # Where the time goes: the first managers and the last owners, sent again under cProfile.
         n = args.profile_sample // 2
@@ -912,9 +963,13 @@ def render_summary(
         "|---|---:|---:|---:|---|---|",
     ]
     missed = [name for name, ok in digest["targets"].items() if not ok]
+    one = digest.get("one_process") or {}
+    processes = digest.get("worker_processes", 1)
     lines.append(
         f"| Weekly digests: {digest['recipients']:,} due ({digest['managers']} managers and "
-        f"owners of open items) | {digest['wall_s']:.1f} s | {digest['queries']:,} "
+        f"owners of open items), {processes} worker process{'es' if processes > 1 else ''}"
+        + (f" (one process: {one['wall_s']:.1f} s)" if one and processes > 1 else "")
+        + f" | {digest['wall_s']:.1f} s | {digest['queries']:,} "
         f"({digest['queries_per_digest_min']}–{digest['queries_per_digest_max']} per digest) | "
         f"{digest['peak_rss_mb']:.0f} MB | {digest['emails_received_by_sink']:,} emails received "
         f"by the SMTP sink; outcomes: "
