@@ -80,7 +80,8 @@ def rows(template_name: str, objects: list, row_key: Callable, *, context: tuple
 
 
 def incident_rows(incidents: list) -> str:
-    """The incident list's <tr>s; the incidents come from IncidentQuerySet.for_list."""
+    """The incident list's <tr>s; the incidents come from IncidentQuerySet.for_list, with
+    add_service_names."""
     return rows("postmortems/includes/incident_rows.html", incidents, _incident_row)
 
 
@@ -93,7 +94,7 @@ def _incident_row(incident) -> tuple:
         incident.visibility,
         incident.participant_count,
         incident.created_at,
-        [service.name for service in incident.services.all()],
+        incident.service_names,
     )
 
 

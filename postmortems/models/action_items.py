@@ -24,6 +24,13 @@ class ActionItemQuerySet(models.QuerySet):
         """Everything a list row shows, in the same query."""
         return self.select_related("incident", "owner", "team", "contributing_factor")
 
+    def for_incident_rows(self) -> "ActionItemQuerySet":
+        """What a row of an incident's action items shows (action_item_incident_rows.html)."""
+        return self.select_related("owner").only(
+            *("incident", "title", "kind", "due_on", "status", "priority"),
+            *("owner__display_name", "owner__email"),
+        )
+
     def for_review_rows(self) -> "ActionItemQuerySet":
         """What a row of the review's table shows (includes/action_item_table.html), and no
         more: the incident's texts and search document and the owner's account are left out."""

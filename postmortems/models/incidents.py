@@ -92,7 +92,8 @@ class IncidentQuerySet(models.QuerySet):
         return Q(title__icontains=text) | Q(summary__icontains=text)
 
     def for_list(self) -> "IncidentQuerySet":
-        """What a table row shows, in a fixed number of queries however many rows there are."""
+        """What a table row shows, in a fixed number of queries however many rows there are:
+        with add_service_names() on the rows of a page."""
         # A subquery rather than Count("participants"): filters joining other relations cannot
         # multiply the count.
         participants = (
@@ -108,11 +109,33 @@ class IncidentQuerySet(models.QuerySet):
                     Subquery(participants, output_field=IntegerField()), Value(0)
                 )
             )
-            # What a row shows and the keyset pagination orders by, no more: not the texts, and
-            # not the search document, which is only ever matched against.
+            # What a row shows and the keyset pagination orders by, no more.
             .only("title", "severity", "status", "visibility", "created_at")
-            .prefetch_related("services")
         )
+
+
+def add_service_names(incidents: list["Incident"]) -> list["Incident"]:
+    """Each incident's `service_names`, sorted, in one query of (incident, name) pairs: what a
+    list row shows of its services, without prefetch_related's managers and Service objects
+    (a fifth of the incident list's time)."""
+    names: dict[int, list[str]] = {incident.pk: [] for incident in incidents}
+    pairs = (
+        Incident.services.through.objects.filter(incident_id__in=list(names))
+        .order_by("service__name")
+        .values_list("incident_id", "service__name")
+    )
+    for incident_id, name in pairs:
+        names[incident_id].append(name)
+    for incident in incidents:
+        incident.service_names = names[incident.pk]
+    return incidents
+
+
+class IncidentManager(models.Manager.from_queryset(IncidentQuerySet)):
+    def get_queryset(self) -> IncidentQuerySet:
+        # The search document is only ever matched against (in SQL), never read: loading it
+        # with every incident carried a tsvector of its title and summary for nothing.
+        return super().get_queryset().defer("search_document")
 
 
 class Incident(models.Model):
@@ -157,7 +180,7 @@ class Incident(models.Model):
         db_persist=True,
     )
 
-    objects = IncidentQuerySet.as_manager()
+    objects = IncidentManager()
 
     KEY_MOMENTS = ("started_at", "detected_at", "mitigated_at", "resolved_at")
 

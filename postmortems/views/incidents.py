@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from postmortems import access, fragments, pagination, timeline
 from postmortems.forms.incidents import IncidentFilterForm, IncidentForm, ParticipantForm
 from postmortems.models import Incident, Participant
+from postmortems.models.incidents import add_service_names
 from postmortems.services import incidents as services
 
 PER_PAGE = 25
@@ -61,7 +62,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page_obj": page,
             "incidents": page.object_list,
-            "rows_html": fragments.incident_rows(page.object_list),
+            "rows_html": fragments.incident_rows(add_service_names(page.object_list)),
             "count": count,
             "count_is_capped": more,
             "previous_label": previous_label,
@@ -122,7 +123,7 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     user = request.user
-    action_items = list(incident.action_items.with_related())
+    action_items = list(incident.action_items.for_incident_rows())
     context = {
         **_participants_context(request, incident),
         "key_moments": incident.key_moments(),
