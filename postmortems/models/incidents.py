@@ -5,17 +5,18 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import connections, models
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from postmortems import links
+from postmortems import links, search
 
 # Larger numbers cannot be a primary key, and comparing with them overflows the database driver.
 MAX_PK = 2**63 - 1
 HUMAN_ID_RE = re.compile(r"^\s*(?:inc\s*-?\s*)?(\d{1,19})\s*$", re.IGNORECASE)
-# Full-text search of titles and summaries on PostgreSQL (Incident.search_document).
-SEARCH_CONFIG = "english"
+# Full-text search on PostgreSQL: titles and summaries (Incident.search_document) and shared
+# timelines (Incident.timeline_document, kept by postmortems/search.py's trigger).
+SEARCH_CONFIG = search.CONFIG
 
 
 class SearchDocument(SearchVector):
@@ -72,7 +73,8 @@ class IncidentQuerySet(models.QuerySet):
         return self.filter(participants__user=user)
 
     def search(self, text: str) -> "IncidentQuerySet":
-        """By human id ("INC-42", "inc 42", "42") or by words in the title or summary."""
+        """By human id ("INC-42", "inc 42", "42") or by words in the title, the summary or a
+        shared timeline entry (never a draft)."""
         text = text.strip()
         if not text:
             return self
@@ -83,13 +85,19 @@ class IncidentQuerySet(models.QuerySet):
         return self.filter(condition)
 
     def _words(self, text: str) -> Q:
-        """PostgreSQL: full-text search through the GIN index ("certificates" finds
+        """PostgreSQL: full-text search through the GIN indexes ("certificates" finds
         "certificate"; quotes, "or" and -word work as on the web). Elsewhere (SQLite in
         development and tests): the words as one substring, ignoring case."""
         if connections[self.db].vendor == "postgresql":
             words = SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
-            return Q(search_document=words)
-        return Q(title__icontains=text) | Q(summary__icontains=text)
+            return Q(search_document=words) | Q(timeline_document=words)
+        from .timeline import TimelineEntry  # the timeline module imports this one
+
+        in_entry = Q()
+        for name in TimelineEntry.TEXT_FIELDS:
+            in_entry |= Q(**{f"{name}__icontains": text})
+        shared = TimelineEntry.objects.filter(in_entry, incident=OuterRef("pk"), state="shared")
+        return Q(title__icontains=text) | Q(summary__icontains=text) | Exists(shared)
 
     def for_list(self) -> "IncidentQuerySet":
         """What a table row shows, in a fixed number of queries however many rows there are:
@@ -133,9 +141,9 @@ def add_service_names(incidents: list["Incident"]) -> list["Incident"]:
 
 class IncidentManager(models.Manager.from_queryset(IncidentQuerySet)):
     def get_queryset(self) -> IncidentQuerySet:
-        # The search document is only ever matched against (in SQL), never read: loading it
-        # with every incident carried a tsvector of its title and summary for nothing.
-        return super().get_queryset().defer("search_document")
+        # The search documents are only ever matched against (in SQL), never read: loading them
+        # with every incident carried tsvectors of its title, summary and timeline for nothing.
+        return super().get_queryset().defer("search_document", "timeline_document")
 
 
 class Incident(models.Model):
@@ -179,6 +187,8 @@ class Incident(models.Model):
         output_field=SearchVectorField(),
         db_persist=True,
     )
+    # The words of the shared timeline, kept by a trigger on the entries table (search.py).
+    timeline_document = SearchVectorField(null=True, editable=False)
 
     objects = IncidentManager()
 
@@ -191,6 +201,7 @@ class Incident(models.Model):
             models.Index(fields=["severity", "-created_at"]),
             models.Index(fields=["visibility", "-created_at"]),
             PostgresGinIndex(fields=["search_document"], name="incident_search"),
+            PostgresGinIndex(fields=["timeline_document"], name="incident_timeline_search"),
         ]
 
     def __str__(self) -> str:

@@ -540,3 +540,87 @@ def test_search_matches_words_in_the_summary_too(client, viewer):
     make_incident(title="Other", summary="Nothing to see.")
 
     assert listed(client.get(LIST_URL, {"q": "replica"})) == ["Checkout slow"]
+
+
+# --- Search reads shared timelines, never drafts ----------------------------------------------
+
+
+def _search(client, words: str) -> list[str]:
+    return listed(client.get(LIST_URL, {"q": words}))
+
+
+def test_search_finds_words_of_shared_entries_and_follows_every_change(client):
+    from tests.factories import make_entry
+
+    incident = make_incident(title="Checkout slow")
+    make_incident(title="Unrelated")
+    author = make_user(time_zone="UTC")
+    draft = make_entry(incident=incident, author=author, shared=False, action="Flushed memcached")
+    client.force_login(author)
+    # A draft is the author's alone: its words find nothing, not even for its author.
+    assert _search(client, "memcached") == []
+
+    client.post(reverse("postmortems:entry_share", args=[draft.pk]))
+    assert _search(client, "memcached") == ["Checkout slow"]
+
+    prefix = f"entry-{draft.pk}-"
+    client.post(
+        reverse("postmortems:entry_edit", args=[draft.pk]),
+        {
+            prefix + "occurred_at": draft.occurred_at.strftime("%Y-%m-%dT%H:%M"),
+            prefix + "action": "Restarted haproxy",
+            prefix + "kind": draft.kind,
+            prefix + "basis": draft.basis,
+            prefix + "version": "1",
+        },
+    )
+    assert _search(client, "memcached") == []
+    assert _search(client, "haproxy") == ["Checkout slow"]
+
+    client.post(reverse("postmortems:entry_delete", args=[draft.pk]))
+    assert _search(client, "haproxy") == []
+
+
+def test_search_by_timeline_words_keeps_restricted_incidents_hidden(client):
+    from tests.factories import make_entry
+
+    hidden = make_incident(title="Secret", visibility=Incident.Visibility.RESTRICTED)
+    make_entry(incident=hidden, action="Rotated the zookeeper keys")
+    insider = make_user()
+    make_participant(incident=hidden, user=insider)
+
+    client.force_login(make_user())
+    assert _search(client, "zookeeper") == []
+    client.force_login(insider)
+    assert _search(client, "zookeeper") == ["Secret"]
+
+
+def test_a_timeline_word_search_reads_its_index_not_the_entries(client, viewer):
+    needs(connection.vendor == "postgresql", "full-text search is PostgreSQL's")
+    from tests.factories import make_entry
+
+    for n in range(50):
+        make_entry(incident=make_incident(title=f"Queue backlog {n}"), action="Slow consumers")
+    make_entry(incident=make_incident(title="Gateway"), observation="Certificates expired")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE postmortems_incident")
+        cursor.execute("SET enable_seqscan = off")
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(LIST_URL, {"q": "certificate"})
+        plans = []
+        with connection.cursor() as cursor:
+            for query in queries.captured_queries:
+                if "timeline_document" in query["sql"]:
+                    cursor.execute("EXPLAIN " + query["sql"])
+                    plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan")
+
+    assert listed(response) == ["Gateway"]
+    assert len(plans) == 2  # the page and its count
+    for plan in plans:
+        assert "postmortems_timelineentry" not in plan
+        assert "Seq Scan on postmortems_incident" not in plan
+    assert any("Bitmap Index Scan on incident_timeline_search" in plan for plan in plans), plans
