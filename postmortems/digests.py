@@ -330,9 +330,14 @@ def _by_due(row) -> tuple:
 def _owner_counts(items: _Items, **buckets: list) -> list[OwnerCounts]:
     counts: dict[int | None, OwnerCounts] = {}
     for bucket, rows in buckets.items():
-        for owner_id, number in Counter(row.owner_id for row in rows).items():
+        tally: Counter = Counter()
+        first_row = {}  # each owner's first row, for their name: one pass, not one per owner
+        for row in rows:
+            tally[row.owner_id] += 1
+            first_row.setdefault(row.owner_id, row)
+        for owner_id, number in tally.items():
             if owner_id not in counts:
-                owner = items.owner(next(row for row in rows if row.owner_id == owner_id))
+                owner = items.owner(first_row[owner_id])
                 counts[owner_id] = OwnerCounts(name=owner.name if owner else "No owner")
             setattr(counts[owner_id], bucket, number)
     return sorted(counts.values(), key=lambda c: (-c.overdue, -c.due_soon, c.name.lower()))
