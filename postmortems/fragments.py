@@ -2,9 +2,11 @@
 
 Each process keeps its own pieces (no shared cache to run or to invalidate): a key is made of
 everything a piece is made of, so a change makes a new key and the old piece simply ages out,
-the least recently used going first. Used for timeline entry cards, whole merged timelines and
-the incident list's rows: pages read far more often than they change, and Django's templates
-cost about as much per row as everything else on those pages.
+the least recently used going first. Used for timeline entry cards and whole merged timelines
+(postmortems/timeline.py), the rows of the incident list, of the review and of an incident's
+action items, the digest page's sections (here), and form widgets (forms/renderers.py, forms/
+widgets.py): pages are read far more often than they change, and Django's templates cost about
+as much per row as everything else on those pages.
 """
 
 import hashlib
@@ -45,6 +47,12 @@ class Kept:
         return len(self._pieces)
 
 
+def fingerprint(parts: tuple) -> bytes:
+    """A short key for `parts`, plain values (text, numbers, dates, lists and tuples of them)
+    whose repr tells every difference apart: kept pieces hold 20 bytes of key, not the parts."""
+    return hashlib.blake2b(repr(parts).encode(), digest_size=20).digest()
+
+
 # --- Rows of the lists ---------------------------------------------------------------------------
 
 # Pages of rows kept per process, for each list: a page is 20-40 KB.
@@ -64,7 +72,7 @@ def render(template_name: str, context: dict, what: object) -> str:
         translation.get_language(),
         what,
     )
-    key = hashlib.blake2b(repr(parts).encode(), digest_size=20).digest()
+    key = fingerprint(parts)
     html = _pages.get(key)
     if html is None:
         html = template.render(context)

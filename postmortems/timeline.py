@@ -8,7 +8,6 @@ zone). Whatever the number of entries, it costs the same few queries.
 """
 
 import functools
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -334,7 +333,7 @@ def _fingerprint(request: HttpRequest, incident: Incident, authors: list[User]) 
         list(entries),
         list(questions),
     )
-    return hashlib.blake2b(repr(parts).encode(), digest_size=20).digest()
+    return fragments.fingerprint(parts)
 
 
 def bootstrap(form: forms.Form) -> forms.Form:

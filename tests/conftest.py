@@ -2,6 +2,7 @@ import os
 from collections import defaultdict
 
 import pytest
+from django.test.signals import template_rendered
 
 from postmortems.celery import app as celery_app
 
@@ -17,6 +18,26 @@ def needs(condition: bool, reason: str):
     if REQUIRE_SERVICES:
         pytest.fail(f"CI requires this, but {reason}")
     pytest.skip(reason)
+
+
+class TemplateRenders:
+    """Counts the renders of one template while in use (`with TemplateRenders(name) as r:`);
+    Django's test runner reports each render."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+
+    def __call__(self, sender, template, context, **kwargs) -> None:
+        if template.name == self.name:
+            self.count += 1
+
+    def __enter__(self):
+        template_rendered.connect(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        template_rendered.disconnect(self)
 
 
 @pytest.fixture(autouse=True)

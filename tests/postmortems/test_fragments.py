@@ -5,11 +5,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
-from django.test.signals import template_rendered
 from django.urls import reverse
 
 from postmortems import fragments
 from postmortems.models import ActionItem, Incident, Service
+from tests.conftest import TemplateRenders
 from tests.factories import make_action_item, make_incident, make_participant, make_team, make_user
 
 pytestmark = pytest.mark.django_db
@@ -22,25 +22,6 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def nothing_kept():
     fragments._pages.clear()
-
-
-class Renders:
-    """Counts renders of one template."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.count = 0
-
-    def __call__(self, sender, template, context, **kwargs) -> None:
-        if template.name == self.name:
-            self.count += 1
-
-    def __enter__(self):
-        template_rendered.connect(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        template_rendered.disconnect(self)
 
 
 def tbody(response) -> str:
@@ -62,7 +43,7 @@ def test_the_same_page_of_incidents_is_rendered_once(client):
     make_incident(title="Cache stampede")
     client.force_login(make_user())
 
-    with Renders("postmortems/includes/incident_rows.html") as renders:
+    with TemplateRenders("postmortems/includes/incident_rows.html") as renders:
         first = tbody(client.get(LIST))
         second = tbody(client.get(LIST))
 
@@ -125,7 +106,7 @@ def test_the_same_page_of_items_is_rendered_once_and_changes_show_at_once(client
     item = make_action_item(title="Add a cache alarm", team=team, due_on=date(2026, 3, 20))
 
     with time_machine.travel(NOW, tick=False):
-        with Renders("postmortems/includes/action_item_rows.html") as renders:
+        with TemplateRenders("postmortems/includes/action_item_rows.html") as renders:
             first = tbody(client.get(REVIEW))
             second = tbody(client.get(REVIEW))
         assert renders.count == 1
@@ -194,7 +175,7 @@ def test_an_incidents_action_items_show_each_change_at_once(client):
     page = item.incident.get_absolute_url()
 
     with time_machine.travel(NOW, tick=False):
-        with Renders("postmortems/includes/action_item_incident_rows.html") as renders:
+        with TemplateRenders("postmortems/includes/action_item_incident_rows.html") as renders:
             client.get(page)
             client.get(page)
         assert renders.count == 1
@@ -220,7 +201,7 @@ def test_the_digest_page_is_rendered_once_and_shows_each_change_at_once(client):
     page = reverse("postmortems:digest_preview")
 
     with time_machine.travel(NOW, tick=False):
-        with Renders("postmortems/includes/digest_sections.html") as renders:
+        with TemplateRenders("postmortems/includes/digest_sections.html") as renders:
             first = main(client.get(page))
             second = main(client.get(page))
         assert renders.count == 1 and first == second

@@ -502,6 +502,28 @@ def test_a_deep_page_issues_the_same_queries_as_the_first(client, django_assert_
 # --- PostgreSQL: the search uses its index ------------------------------------------------------
 
 
+def search_plans(client, words: str, column: str):
+    """The list searched for `words`, and the plans of its queries that read `column`, with
+    sequential scans off: with a few hundred rows a scan is cheaper than any index, and the
+    planner is to show its index plan."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE postmortems_incident")
+        cursor.execute("SET enable_seqscan = off")
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(LIST_URL, {"q": words})
+        plans = []
+        with connection.cursor() as cursor:
+            for query in queries.captured_queries:
+                if column in query["sql"]:
+                    cursor.execute("EXPLAIN " + query["sql"])
+                    plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan")
+    return response, plans
+
+
 def test_a_word_search_reads_the_full_text_index_not_the_table(client, viewer):
     needs(connection.vendor == "postgresql", "full-text search is PostgreSQL's")
     facilitator = make_user(is_facilitator=True)
@@ -510,22 +532,8 @@ def test_a_word_search_reads_the_full_text_index_not_the_table(client, viewer):
             facilitator=facilitator, title=f"Queue backlog {n}", summary="Slow consumers."
         )
     make_incident(facilitator=facilitator, title="Certificates expired on the gateway")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE postmortems_incident")
-        # With 300 rows a scan is cheaper than any index; make the planner show its index plan.
-        cursor.execute("SET enable_seqscan = off")
-    try:
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(LIST_URL, {"q": "certificate"})
-        plans = []
-        with connection.cursor() as cursor:
-            for query in queries.captured_queries:
-                if "search_document" in query["sql"]:
-                    cursor.execute("EXPLAIN " + query["sql"])
-                    plans.append("\n".join(row[0] for row in cursor.fetchall()))
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET enable_seqscan")
+
+    response, plans = search_plans(client, "certificate", "search_document")
 
     # Stemmed: "certificate" finds "Certificates".
     assert listed(response) == ["Certificates expired on the gateway"]
@@ -602,21 +610,8 @@ def test_a_timeline_word_search_reads_its_index_not_the_entries(client, viewer):
     for n in range(50):
         make_entry(incident=make_incident(title=f"Queue backlog {n}"), action="Slow consumers")
     make_entry(incident=make_incident(title="Gateway"), observation="Certificates expired")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE postmortems_incident")
-        cursor.execute("SET enable_seqscan = off")
-    try:
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(LIST_URL, {"q": "certificate"})
-        plans = []
-        with connection.cursor() as cursor:
-            for query in queries.captured_queries:
-                if "timeline_document" in query["sql"]:
-                    cursor.execute("EXPLAIN " + query["sql"])
-                    plans.append("\n".join(row[0] for row in cursor.fetchall()))
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET enable_seqscan")
+
+    response, plans = search_plans(client, "certificate", "timeline_document")
 
     assert listed(response) == ["Gateway"]
     assert len(plans) == 2  # the page and its count

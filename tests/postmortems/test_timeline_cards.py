@@ -8,11 +8,11 @@ import pytest
 import time_machine
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
-from django.test.signals import template_rendered
 from django.urls import reverse
 
 from postmortems import timeline
 from postmortems.models import ReviewQuestion, TimelineEntry
+from tests.conftest import TemplateRenders
 from tests.factories import make_entry, make_incident, make_participant, make_user
 
 pytestmark = pytest.mark.django_db
@@ -38,33 +38,15 @@ def timeline_html(user, incident, **params) -> str:
     return render_to_string("postmortems/includes/merged_timeline.html", context, request=request)
 
 
-class CardRenders:
-    """Counts renders of the card template (Django's test runner reports each render)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, sender, template, context, **kwargs) -> None:
-        if template.name == timeline.CARD_TEMPLATE:
-            self.count += 1
-
-    def __enter__(self):
-        template_rendered.connect(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        template_rendered.disconnect(self)
-
-
 def test_a_timeline_seen_again_renders_no_card_and_is_the_same_page():
     incident = make_incident()
     for minute in range(5):
         make_entry(incident=incident, occurred_at=datetime(2026, 3, 4, 9, minute, tzinfo=UTC))
     viewer = make_user()
 
-    with CardRenders() as first:
+    with TemplateRenders(timeline.CARD_TEMPLATE) as first:
         before = timeline_html(viewer, incident)
-    with CardRenders() as second:
+    with TemplateRenders(timeline.CARD_TEMPLATE) as second:
         after = timeline_html(viewer, incident)
 
     assert first.count == 5

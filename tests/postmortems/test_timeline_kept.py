@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from django.test import Client
-from django.test.signals import template_rendered
 from django.urls import reverse
 
 from postmortems import timeline
 from postmortems.models import TimelineEntry
+from tests.conftest import TemplateRenders
 from tests.factories import make_entry, make_incident, make_participant, make_user
 
 pytestmark = pytest.mark.django_db
@@ -29,24 +29,6 @@ def frozen_clock():
 def nothing_kept():
     timeline._timelines.clear()
     timeline._rendered.clear()
-
-
-class TimelineRenders:
-    """Counts renders of the merged timeline's template."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, sender, template, context, **kwargs) -> None:
-        if template.name == timeline.MERGED_TEMPLATE:
-            self.count += 1
-
-    def __enter__(self):
-        template_rendered.connect(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        template_rendered.disconnect(self)
 
 
 def signed_in(user) -> Client:
@@ -82,9 +64,9 @@ def test_the_same_timeline_seen_again_is_not_rendered_again_and_is_the_same(entr
     client = signed_in(reader)
     page = entry.incident.get_absolute_url()
 
-    with TimelineRenders() as first:
+    with TemplateRenders(timeline.MERGED_TEMPLATE) as first:
         before = timeline_part(client.get(page))
-    with TimelineRenders() as second:
+    with TemplateRenders(timeline.MERGED_TEMPLATE) as second:
         after = timeline_part(client.get(page))
 
     assert (first.count, second.count) == (1, 0)
