@@ -4,9 +4,9 @@ Each process keeps its own pieces (no shared cache to run or to invalidate): a k
 everything a piece is made of, so a change makes a new key and the old piece simply ages out,
 the least recently used going first. Used for timeline entry cards and whole merged timelines
 (postmortems/timeline.py), the rows of the incident list, of the review and of an incident's
-action items, the digest page's sections (here), and form widgets (forms/renderers.py, forms/
-widgets.py): pages are read far more often than they change, and Django's templates cost about
-as much per row as everything else on those pages.
+action items, the review's breakdowns, the digest page's sections (here), and form widgets
+(forms/renderers.py, forms/widgets.py): pages are read far more often than they change, and
+Django's templates cost about as much per row as everything else on those pages.
 """
 
 import hashlib
@@ -60,9 +60,10 @@ PAGES_KEPT = 500
 _pages = Kept()
 
 
-def render(template_name: str, context: dict, what: object) -> str:
+def render(template_name: str, context: dict | Callable[[], dict], what: object) -> str:
     """`template_name` rendered with `context`, kept under `what` (everything the template
-    reads from the context, as plain values), in the current time zone and language."""
+    reads from the context, as plain values), in the current time zone and language. A callable
+    `context` is called only when the HTML is not kept."""
     template = get_template(template_name)
     parts = (
         # The template itself: runserver reloads a changed one, and so must this.
@@ -75,7 +76,7 @@ def render(template_name: str, context: dict, what: object) -> str:
     key = fingerprint(parts)
     html = _pages.get(key)
     if html is None:
-        html = template.render(context)
+        html = template.render(context() if callable(context) else context)
         _pages.put(key, html, keep=PAGES_KEPT)
     return html
 
@@ -106,28 +107,33 @@ def _incident_row(incident) -> tuple:
     )
 
 
-def action_item_rows(items: list, today) -> str:
-    """The action-item review's <tr>s; the items come from ActionItemQuerySet.for_review_rows.
-    Overdue days and ages are counted from `today`."""
-    return rows(
-        "postmortems/includes/action_item_rows.html", items, _action_item_row, context=(today,)
-    )
+def action_item_rows(rows: list[tuple], today, make_items: Callable[[list], list]) -> str:
+    """The action-item review's <tr>s from its rows as plain values (services.action_items.
+    with_owner_names): the values are the key, and the items the template reads are made from
+    them (`make_items`) only when the HTML is not kept. Overdue days and ages are counted from
+    `today`."""
+    template_name = "postmortems/includes/action_item_rows.html"
+    return render(template_name, lambda: {"rows": make_items(rows)}, ((today,), rows))
 
 
-def _action_item_row(item) -> tuple:
-    owner, team = item.owner, item.team
-    return (
-        item.pk,
-        item.title,
-        item.incident_id,
-        item.incident.severity,
-        owner and (owner.pk, owner.display_name, owner.email),
-        team and team.name,
-        item.due_on,
-        item.priority,
-        item.status,
-        item.created_at,
+def review_breakdown(context: dict) -> str:
+    """The review's "by owner" and "by team" tables (action_item_breakdown.html), from the
+    review's context: its rows are plain dicts of names and counts."""
+    flags = (
+        "may_review",
+        "owner_total",
+        "owners_shown",
+        "all_owners",
+        "owner_query",
+        "team_query",
+        "owners_query",
     )
+    what = (
+        tuple(context[name] for name in flags),
+        [tuple(row.items()) for row in context["owner_rows"]],
+        [tuple(row.items()) for row in context["team_rows"]],
+    )
+    return render("postmortems/includes/action_item_breakdown.html", context, what)
 
 
 def incident_action_item_rows(items: list, today) -> str:

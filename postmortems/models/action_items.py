@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -29,21 +28,6 @@ class ActionItemQuerySet(models.QuerySet):
         return self.select_related("owner").only(
             *("incident", "title", "kind", "due_on", "status", "priority"),
             *("owner__display_name", "owner__email"),
-        )
-
-    def for_review_rows(self) -> "ActionItemQuerySet":
-        """What a row of the review's table shows (includes/action_item_table.html), and no
-        more: the incident's texts and search document and the owner's account are left out."""
-        # The owners in a query of their own: joined, PostgreSQL hashed all 5,000 people on
-        # every view to name fifty.
-        owners = get_user_model().objects.only("display_name", "email")
-        return (
-            self.select_related("incident", "team")
-            .only(
-                *("title", "owner", "due_on", "priority", "status", "created_at"),
-                *("incident__severity", "team__name"),
-            )
-            .prefetch_related(models.Prefetch("owner", queryset=owners))
         )
 
 

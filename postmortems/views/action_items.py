@@ -174,7 +174,7 @@ def action_item_review(request: HttpRequest) -> HttpResponse:
     today, now = timezone.localdate(), timezone.now()
     figures = services.review_figures(scope, filters, today, now)
     items = services.sort(scope.filter(narrowed), filters.value("sort"))
-    paginator = CountedPaginator(items.for_review_rows(), PAGE_SIZE, count=figures.listed)
+    paginator = CountedPaginator(services.review_rows(items), PAGE_SIZE, count=figures.listed)
     page = paginator.get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
     owner_rows = figures.owner_rows if may_review else []
@@ -183,7 +183,11 @@ def action_item_review(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "ignored_filters": filters.ignored(),
         "page_obj": page,
-        "rows_html": fragments.action_item_rows(page.object_list, today),
+        "rows_html": fragments.action_item_rows(
+            services.with_owner_names(page.object_list, figures.owner_names),
+            today,
+            services.review_row_items,
+        ),
         "page_range": page.paginator.get_elided_page_range(page.number),
         "counts": figures.counts,
         "owner_rows": owner_rows if all_owners else owner_rows[:OWNERS_SHOWN],
@@ -199,6 +203,7 @@ def action_item_review(request: HttpRequest) -> HttpResponse:
         "team_query": _query_without(request, "team", "page"),
         "owners_query": _query_without(request, "owners"),
     }
+    context["breakdown_html"] = fragments.review_breakdown(context)
     return render(request, "postmortems/action_item_review.html", context)
 
 

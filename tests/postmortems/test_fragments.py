@@ -136,6 +136,50 @@ def test_overdue_days_and_ages_move_on_with_the_calendar(client, manager):
     assert "Overdue by 3 days" in tomorrow and ">6 d<" in tomorrow
 
 
+def breakdowns(response) -> str:
+    assert response.status_code == 200
+    body = response.content.decode()
+    return body[body.index('id="by-owner-heading"') :]
+
+
+def test_the_breakdowns_are_rendered_once_and_follow_every_change(client, manager):
+    team = manager.managed_teams.get()
+    owner = make_user(display_name="Olga Owner")
+    item = make_action_item(team=team, owner=owner, due_on=date(2026, 3, 1))
+
+    with time_machine.travel(NOW, tick=False):
+        with TemplateRenders("postmortems/includes/action_item_breakdown.html") as renders:
+            first = breakdowns(client.get(REVIEW))
+            second = breakdowns(client.get(REVIEW))
+        assert renders.count == 1 and first == second
+        assert "Olga Owner" in first
+
+        owner.display_name = "Olga Renamed"
+        owner.save(update_fields=["display_name"])
+        renamed = breakdowns(client.get(REVIEW))
+        ActionItem.objects.filter(pk=item.pk).update(status="done", completed_at=NOW)
+        done = breakdowns(client.get(REVIEW))
+
+    assert "Olga Renamed" in renamed and "Olga Owner" not in renamed
+    # Done today: no longer open or overdue, and counted as done in the last 30 days.
+    row = done[done.index("Olga Renamed") :]
+    cells = [cell.split("<")[0] for cell in row.split('<td class="text-end">')[1:5]]
+    assert cells == ["0", "0", "0", "1"]
+
+
+def test_review_rows_name_owners_the_figures_did_not_read():
+    from postmortems.services.action_items import review_rows, with_owner_names
+
+    owner = make_user(display_name="Nina Named", email="nina@example.com")
+    make_action_item(owner=owner)
+    make_action_item(owner=None)
+
+    rows = list(review_rows(ActionItem.objects.order_by("pk")))
+    named = with_owner_names(rows, {})
+
+    assert [row[-1] for row in named] == [("Nina Named", "nina@example.com"), None]
+
+
 def test_only_so_many_pages_are_kept(client, monkeypatch):
     monkeypatch.setattr(fragments, "PAGES_KEPT", 2)
     client.force_login(make_user())
