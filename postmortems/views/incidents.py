@@ -15,8 +15,10 @@ from postmortems.models.incidents import add_service_names
 from postmortems.services import incidents as services
 
 PER_PAGE = 25
-# The list says "more than 1,000" rather than count every visible incident on each view.
-COUNT_LIMIT = 1000
+# The list says "more than 100" rather than count every matching incident on each view: a filter
+# on a busy service checked each of its 3,108 incidents, half the page's time. The exact count is
+# a click away (?count=all).
+COUNT_LIMIT = 100
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -35,7 +37,7 @@ def _page(request: HttpRequest, items, per_page: int = PER_PAGE):
 
 def _query_without_page(request: HttpRequest) -> str:
     query = request.GET.copy()
-    for name in ("page", "after", "before"):
+    for name in ("page", "after", "before", "count"):
         query.pop(name, None)
     return query.urlencode()
 
@@ -53,7 +55,8 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         before=request.GET.get("before"),
         per_page=PER_PAGE,
     )
-    count, more = pagination.capped_count(incidents, COUNT_LIMIT)
+    exact = request.GET.get("count") == "all"
+    count, more = pagination.capped_count(incidents, None if exact else COUNT_LIMIT)
     previous_label, next_label = form.page_labels()
     return render(
         request,

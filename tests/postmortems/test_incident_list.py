@@ -388,15 +388,21 @@ def test_old_page_numbers_show_the_first_page(client, viewer):
     assert listed(response)[0] == "Incident 029"
 
 
-def test_the_count_stops_at_a_limit(client, viewer, monkeypatch):
+def test_the_count_stops_at_a_limit_and_counts_all_on_request(client, viewer, monkeypatch):
     monkeypatch.setattr(incident_views, "COUNT_LIMIT", 3)
-    _make_many(4)
+    monkeypatch.setattr(incident_views, "PER_PAGE", 2)
+    _make_many(5)
 
-    capped = client.get(LIST_URL).content.decode()
-    exact = client.get(LIST_URL, {"q": "Incident 001"}).content.decode()
+    capped = client.get(LIST_URL, {"q": "Incident"}).content.decode()
+    exact = client.get(LIST_URL, {"q": "Incident", "count": "all"}).content.decode()
+    one = client.get(LIST_URL, {"q": "Incident 001"}).content.decode()
 
-    assert "More than 3 incidents." in capped
-    assert "1 incident matches these filters." in exact
+    assert "More than 3 incidents match these filters." in capped
+    assert 'href="?q=Incident&amp;count=all#incident-count">Count them all</a>' in capped
+    assert "5 incidents match these filters." in exact and "Count them all" not in exact
+    # The exact count is not carried to the other pages.
+    assert "count=all" not in exact.split('id="incident-count"')[1]
+    assert "1 incident matches these filters." in one
 
 
 # --- Restricted incidents never leak -------------------------------------------------------------
