@@ -273,8 +273,8 @@ def test_a_batch_is_sent_in_a_few_queries_plus_one_per_digest(mailoutbox):
 
     assert outcomes == {"sent": 30}
     assert len(mailoutbox) == 30
-    # People, teams, items; a claim per 20 digests; a "sent" mark per digest.
-    assert len(captured) <= 3 + 2 + 30
+    # People, teams, items, the owners' names; a claim per 20 digests; a "sent" mark per digest.
+    assert len(captured) <= 4 + 2 + 30
 
 
 def test_a_batch_goes_over_one_smtp_connection(settings):
