@@ -10,12 +10,15 @@ Django's templates cost about as much per row as everything else on those pages.
 """
 
 import hashlib
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
+from django.http import HttpResponse
 from django.template.loader import get_template
 from django.utils import timezone, translation
+from django.utils.safestring import SafeString, mark_safe
 
 
 class Kept:
@@ -51,6 +54,30 @@ def fingerprint(parts: tuple) -> bytes:
     """A short key for `parts`, plain values (text, numbers, dates, lists and tuples of them)
     whose repr tells every difference apart: kept pieces hold 20 bytes of key, not the parts."""
     return hashlib.blake2b(repr(parts).encode(), digest_size=20).digest()
+
+
+# --- Large pieces, put into the page after it is rendered ----------------------------------------
+
+# A comment no text can contain (user text is escaped, so "<!--" never comes from it), different
+# in every process.
+_SLOT = f"<!--slot-{secrets.token_hex(8)}-->"
+
+
+def slot() -> SafeString:
+    """What a template shows where fill() will put a large kept piece."""
+    return mark_safe(_SLOT)
+
+
+def fill(response: HttpResponse, piece: bytes) -> HttpResponse:
+    """The rendered page with its slot replaced by `piece` (kept HTML, already in UTF-8).
+
+    A 300 KB timeline passed through the template was copied at every level of the page and
+    encoded again for every response: 1.7 ms of the incident page's 15. Here it is copied once.
+    """
+    head, found, tail = response.content.partition(_SLOT.encode())
+    if found:
+        response.content = b"".join((head, piece, tail))
+    return response
 
 
 # --- Rows of the lists ---------------------------------------------------------------------------

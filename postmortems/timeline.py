@@ -184,11 +184,27 @@ def _filter_data(request: HttpRequest) -> dict:
     return data
 
 
-def _authors(incident: Incident) -> list[User]:
+# In the model's own order, as User.from_db wants them.
+AUTHOR_FIELDS = tuple(
+    f.attname for f in User._meta.concrete_fields if f.attname in {"id", "display_name", "email"}
+)
+
+
+def _author_rows(incident: Incident) -> list[tuple]:
+    """(id, display name, email) of everyone who has shared an entry, in the filter's order."""
     shared = TimelineEntry.objects.filter(incident=incident).shared()
     return list(
-        User.objects.filter(pk__in=shared.values("author")).order_by("display_name", "email")
+        User.objects.filter(pk__in=shared.values("author"))
+        .order_by("display_name", "email")
+        .values_list(*AUTHOR_FIELDS)
     )
+
+
+def _authors(incident: Incident, rows: list[tuple] | None = None) -> list[User]:
+    """The authors as users holding their names (anything else is read on access)."""
+    if rows is None:
+        rows = _author_rows(incident)
+    return [User.from_db(None, AUTHOR_FIELDS, row) for row in rows]
 
 
 def merged_timeline_context(
@@ -285,8 +301,9 @@ TIMELINES_KEPT = 100
 _timelines = fragments.Kept()
 
 
-def merged_timeline_html(request: HttpRequest, incident: Incident) -> str:
-    """The merged timeline section (merged_timeline.html, rendered), for the incident page.
+def merged_timeline_html(request: HttpRequest, incident: Incident) -> bytes:
+    """The merged timeline section (merged_timeline.html, rendered, in UTF-8), for the incident
+    page, which puts it into the page with fragments.fill.
 
     Reading a timeline is far more common than changing it, and building it (every shared
     entry, its card, the days and perspectives) is most of the incident page's time. So the
@@ -297,18 +314,18 @@ def merged_timeline_html(request: HttpRequest, incident: Incident) -> str:
     The rest is this viewer's: who they are (their own entries carry edit links), whether they
     may annotate, their zone and language, the page and its filters.
     """
-    authors = _authors(incident)
-    key = _fingerprint(request, incident, authors)
+    author_rows = _author_rows(incident)
+    key = _fingerprint(request, incident, author_rows)
     html = _timelines.get(key)
     if html is not None:
         return html
-    context = merged_timeline_context(request, incident, authors=authors)
-    html = render_to_string(MERGED_TEMPLATE, context, request=request)
+    context = merged_timeline_context(request, incident, authors=_authors(incident, author_rows))
+    html = render_to_string(MERGED_TEMPLATE, context, request=request).encode()
     _timelines.put(key, html, keep=TIMELINES_KEPT)
     return html
 
 
-def _fingerprint(request: HttpRequest, incident: Incident, authors: list[User]) -> bytes:
+def _fingerprint(request: HttpRequest, incident: Incident, author_rows: list[tuple]) -> bytes:
     user = request.user
     shared = TimelineEntry.objects.filter(incident=incident).shared()
     entries = shared.order_by("pk").values_list("pk", "version", "key_moment", "author_id")
@@ -329,7 +346,7 @@ def _fingerprint(request: HttpRequest, incident: Incident, authors: list[User]) 
         # The template itself: runserver reloads a changed one, and so must this.
         id(get_template(MERGED_TEMPLATE).template),
         id(get_template(CARD_TEMPLATE).template),
-        [(author.pk, author.display_name, author.email) for author in authors],
+        author_rows,
         list(entries),
         list(questions),
     )

@@ -91,8 +91,12 @@ def incident_create(request: HttpRequest) -> HttpResponse:
 
 
 def _participants(incident: Incident) -> list[Participant]:
+    """The people on the incident, with what participant_section.html shows of them."""
     return list(
-        incident.participants.select_related("user").with_shared_counts().order_by("added_at", "pk")
+        incident.participants.select_related("user")
+        .only("incident", "role", "user__display_name", "user__email", "user__is_active")
+        .with_shared_counts()
+        .order_by("added_at", "pk")
     )
 
 
@@ -136,9 +140,12 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "action_item_rows_html": fragments.incident_action_item_rows(
             action_items, timezone.localdate()
         ),
-        "timeline_html": timeline.merged_timeline_html(request, incident),
+        "timeline_html": fragments.slot(),
     }
-    return render(request, "postmortems/incident_detail.html", context)
+    timeline_html = timeline.merged_timeline_html(request, incident)
+    return fragments.fill(
+        render(request, "postmortems/incident_detail.html", context), timeline_html
+    )
 
 
 @require_http_methods(["GET", "POST"])

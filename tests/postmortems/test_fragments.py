@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
+from django.http import HttpResponse
 from django.urls import reverse
 
 from postmortems import fragments
@@ -257,3 +258,14 @@ def test_the_digest_page_is_rendered_once_and_shows_each_change_at_once(client):
 
     assert "Alarm on lag and age" in changed and "Second overdue" in changed
     assert ">2</strong> overdue" in changed
+
+
+# --- Large pieces put into the rendered page -----------------------------------------------------
+
+
+def test_a_piece_goes_where_the_slot_is_in_utf8_and_a_page_without_one_is_untouched():
+    page = HttpResponse(f"<main>{fragments.slot()}</main><p>Zoë</p>")
+    filled = fragments.fill(page, "<ol><li>Ada → Grace</li></ol>".encode())
+
+    assert filled.content.decode() == "<main><ol><li>Ada → Grace</li></ol></main><p>Zoë</p>"
+    assert fragments.fill(HttpResponse("<main></main>"), b"<ol></ol>").content == b"<main></main>"
