@@ -143,6 +143,19 @@ def action_item_rows(rows: list[tuple], today, make_items: Callable[[list], list
     return render(template_name, lambda: {"rows": make_items(rows)}, ((today,), rows))
 
 
+def review_filters(context: dict) -> str:
+    """The review's filter form (action_item_filters.html), kept under everything it shows: the
+    values given for each of its fields, the team choices, which fields this viewer has, and
+    the values that were rejected, with why."""
+    form = context["filters"]
+    what = (
+        [(name, tuple(form.data.getlist(name))) for name in form.fields],
+        tuple(form.fields["team"].choices),
+        sorted((name, tuple(errors)) for name, errors in form.errors.items()),
+    )
+    return render("postmortems/includes/action_item_filters.html", context, what)
+
+
 def review_breakdown(context: dict) -> str:
     """The review's "by owner" and "by team" tables (action_item_breakdown.html), from the
     review's context: its rows are plain dicts of names and counts."""

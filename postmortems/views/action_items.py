@@ -203,6 +203,7 @@ def action_item_review(request: HttpRequest) -> HttpResponse:
         "team_query": _query_without(request, "team", "page"),
         "owners_query": _query_without(request, "owners"),
     }
+    context["filters_html"] = fragments.review_filters(context)
     context["breakdown_html"] = fragments.review_breakdown(context)
     return render(request, "postmortems/action_item_review.html", context)
 

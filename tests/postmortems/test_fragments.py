@@ -168,6 +168,30 @@ def test_the_breakdowns_are_rendered_once_and_follow_every_change(client, manage
     assert cells == ["0", "0", "0", "1"]
 
 
+def filters_part(response) -> str:
+    assert response.status_code == 200
+    body = response.content.decode()
+    return body[body.index('id="filters-heading"') : body.index('id="counts-heading"')]
+
+
+def test_the_review_filters_are_rendered_once_and_follow_values_choices_and_errors(client, manager):
+    with TemplateRenders("postmortems/includes/action_item_filters.html") as renders:
+        first = filters_part(client.get(REVIEW, {"priority": "1"}))
+        second = filters_part(client.get(REVIEW, {"priority": "1"}))
+    assert renders.count == 1 and first == second
+    assert '<option value="1" selected>High</option>' in first
+
+    other = filters_part(client.get(REVIEW, {"priority": "3"}))
+    make_team(name="Zebra squad")
+    grown = filters_part(client.get(REVIEW, {"priority": "1"}))
+    wrong = filters_part(client.get(REVIEW, {"owner": "nobody-like-this"}))
+
+    assert '<option value="3" selected>Low</option>' in other and 'value="1" selected' not in other
+    assert "Zebra squad" in grown and "Zebra squad" not in first
+    assert "No one matches “nobody-like-this”." in wrong
+    assert 'value="nobody-like-this"' in wrong
+
+
 def test_review_rows_name_owners_the_figures_did_not_read():
     from postmortems.services.action_items import review_rows, with_owner_names
 
