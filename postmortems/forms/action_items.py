@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.models import Team, User
 from postmortems import quality
 from postmortems.forms.people import PersonField
-from postmortems.forms.widgets import QuickSelect
+from postmortems.forms.widgets import QuickSelect, mark_invalid
 from postmortems.models import ActionItem, ContributingFactor, Incident, Participant
 
 # Statuses that make sense for a brand-new item; "won't do" needs a reason, given on the item page.
@@ -289,6 +289,10 @@ class ActionItemFilterForm(forms.Form):
                 field.widget.attrs["class"] = "form-select form-select-sm"
             else:
                 field.widget.attrs["class"] = "form-control form-control-sm"
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        mark_invalid(self)  # a rejected owner is outlined, its message tied to it
 
     def ignored(self) -> list[str]:
         """Labels of filters whose values made no sense and were left out."""

@@ -11,7 +11,7 @@ from django.utils.formats import date_format
 
 from accounts.models import User
 from postmortems.forms.people import PersonField
-from postmortems.forms.widgets import QuickSelect
+from postmortems.forms.widgets import QuickSelect, mark_invalid
 from postmortems.models import Incident, Participant, Service
 
 SERVICE_NAME_RE = re.compile(r"^[a-z0-9_-]+$")
@@ -334,14 +334,6 @@ class IncidentFilterForm(forms.Form):
             is_select = isinstance(field.widget, forms.Select)
             field.widget.attrs["class"] = "form-select" if is_select else "form-control"
 
-    def _mark_errors(self) -> None:
-        for name in self.errors:
-            if name in self.fields:
-                attrs = self.fields[name].widget.attrs
-                attrs["class"] += " is-invalid"
-                attrs["aria-invalid"] = "true"
-                attrs["aria-describedby"] = f"{self[name].auto_id}-error"
-
     def _clean_day(self, name: str):
         day = self.cleaned_data.get(name)
         # Far-off years overflow when turned into a time in the viewer's zone.
@@ -371,7 +363,7 @@ class IncidentFilterForm(forms.Form):
     def filter(self, incidents):
         """Apply whichever filters are valid; ignore the rest (they are shown as errors)."""
         self.is_valid()  # Fills cleaned_data with the valid fields, errors with the others.
-        self._mark_errors()
+        mark_invalid(self)
         if value := self.valid_value("q"):
             incidents = incidents.search(value)
         if value := self.valid_value("status"):

@@ -44,3 +44,15 @@ class QuickSelect(forms.Select):
             )
             _selects.put(key, html, keep=SELECTS_KEPT)
         return html
+
+
+def mark_invalid(form: forms.Form) -> None:
+    """Bootstrap's is-invalid and aria-invalid on the widgets of the fields with errors, tied by
+    aria-describedby to the message the template writes with the id "<field id>-error". For
+    forms whose templates write the fields out themselves; call it once, after cleaning."""
+    for name in form.errors:
+        if name in form.fields:
+            attrs = form.fields[name].widget.attrs
+            attrs["class"] = f"{attrs.get('class', '')} is-invalid".strip()
+            attrs["aria-invalid"] = "true"
+            attrs["aria-describedby"] = f"{form[name].auto_id}-error"

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -115,7 +116,13 @@ def test_an_owner_nobody_matches_is_reported_and_ignored(client, manager):
 
     assert listed(response) == ["Still listed"]
     assert "Owner" in response.context["ignored_filters"]
-    assert "No one matches “nobody@example.com”." in response.content.decode()
+    body = response.content.decode()
+    assert '<p class="small text-danger mb-0 mt-1" id="filter-owner-error">' in body
+    assert "No one matches “nobody@example.com”." in body
+    # The field is outlined and tied to its message, for screen readers too.
+    owner_input = re.search(r'<input[^>]*name="owner"[^>]*>', body).group(0)
+    assert "is-invalid" in owner_input and 'aria-invalid="true"' in owner_input
+    assert 'aria-describedby="filter-owner-error"' in owner_input
 
 
 def test_the_review_lists_nobody_however_many_people_there_are(client, manager):
