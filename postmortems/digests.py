@@ -181,14 +181,7 @@ def compile_many(users: Iterable[User], now: datetime) -> dict[int, Digest]:
     sees = _restricted_access(users, [*rows_of_team.values(), *own_rows.values()])
     owner_ids = {row.owner_id for rows in rows_of_team.values() for row in rows}
     owner_ids |= {row.owner_id for rows in own_rows.values() for row in rows}
-    items = _Items(
-        {
-            pk: (display_name, email)
-            for pk, display_name, email in User.objects.filter(pk__in=owner_ids - {None})
-            .order_by()
-            .values_list("pk", "display_name", "email")
-        }
-    )
+    items = _Items(User.objects.names(owner_ids))
     return {
         user.pk: _digest(
             user,

@@ -24,9 +24,12 @@ from django.utils.safestring import SafeString, mark_safe
 class Kept:
     """At most `keep` pieces of HTML by key (the limit is read at each put, so it may change)."""
 
+    every: "list[Kept]" = []  # each store the process has, for forget_all
+
     def __init__(self) -> None:
         self._pieces: OrderedDict[Hashable, str] = OrderedDict()
         self._lock = threading.Lock()
+        Kept.every.append(self)
 
     def get(self, key: Hashable) -> str | None:
         with self._lock:
@@ -48,6 +51,12 @@ class Kept:
 
     def __len__(self) -> int:
         return len(self._pieces)
+
+
+def forget_all() -> None:
+    """Empty every store (the tests start each from nothing)."""
+    for kept in Kept.every:
+        kept.clear()
 
 
 def fingerprint(parts: tuple) -> bytes:

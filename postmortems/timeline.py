@@ -442,13 +442,7 @@ class Card:
 # CardMaker.key is made of them too: a field read here but not listed would be stale in a card.
 CARD_FIELDS = (
     "author_id",
-    "occurred_at",
-    "occurred_tz",
-    "is_approximate",
-    *TimelineEntry.TEXT_FIELDS,
-    "kind",
-    "evidence_url",
-    "basis",
+    *TimelineEntry.EDITABLE_FIELDS,
     "state",
     "key_moment",
     "version",

@@ -50,6 +50,14 @@ def _test_settings(settings):
     settings.SITE_URL = "http://testserver"
 
 
+@pytest.fixture(autouse=True)
+def _nothing_kept():
+    """Every test starts with no kept HTML: a page kept by one test never serves another."""
+    from postmortems import fragments
+
+    fragments.forget_all()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _celery_eager():
     """Tasks run in-process by default; the worker tests start a real worker instead."""

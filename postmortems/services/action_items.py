@@ -222,13 +222,7 @@ def review_figures(
     )
     # The owners' names in a query of their own: joined above, PostgreSQL hashed all 5,000
     # people on every view to name a hundred.
-    owner_ids = {group["owner_id"] for group in groups} - {None}
-    names = {
-        pk: (display_name, email)
-        for pk, display_name, email in User.objects.filter(pk__in=owner_ids)
-        .order_by()
-        .values_list("pk", "display_name", "email")
-    }
+    names = User.objects.names(group["owner_id"] for group in groups)
     for group in groups:
         group["owner__display_name"], group["owner__email"] = names.get(
             group["owner_id"], (None, None)
@@ -296,25 +290,17 @@ def with_owner_names(rows: list, names: dict) -> list[tuple]:
     ReviewFigures.owner_names has them); anyone not in it is read."""
     missing = {row.owner_id for row in rows} - names.keys() - {None}
     if missing:
-        names = {
-            **names,
-            **{
-                pk: (display_name, email)
-                for pk, display_name, email in User.objects.filter(pk__in=missing).values_list(
-                    "pk", "display_name", "email"
-                )
-            },
-        }
+        names = {**names, **User.objects.names(missing)}
     return [(*row, names.get(row.owner_id)) for row in rows]
 
 
 def review_row_items(rows: list[tuple]) -> list[ActionItem]:
     """Action items holding what with_owner_names' rows hold, for the rows' template."""
     items = []
-    for (pk, title, incident_id, severity, owner_id, team_id, team_name, *rest), owner in (
-        (row[:-1], row[-1]) for row in rows
-    ):
-        due_on, priority, status, created_at = rest
+    for row in rows:
+        # REVIEW_ROW's values, then the owner's names.
+        (pk, title, incident_id, severity, owner_id, team_id, team_name) = row[:7]
+        due_on, priority, status, created_at, owner = row[7:]
         item = ActionItem(
             pk=pk,
             title=title,

@@ -23,11 +23,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NASTY = "Rolled back <script>alert(1)</script> & said \"it's fine\"\nthen 'waited'"
 
 
-@pytest.fixture(autouse=True)
-def nothing_kept():
-    renderers._widgets.clear()
-
-
 def busy_forms() -> list[forms.Form]:
     make_team(name="Payments & <Search>")
     teams = Team.objects.values_list("pk", "name")

@@ -20,11 +20,6 @@ REVIEW = reverse("postmortems:action_item_review")
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def nothing_kept():
-    fragments._pages.clear()
-
-
 def tbody(response) -> str:
     assert response.status_code == 200
     body = response.content.decode()

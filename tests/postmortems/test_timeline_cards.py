@@ -26,11 +26,6 @@ def frozen_clock():
         yield
 
 
-@pytest.fixture(autouse=True)
-def nothing_remembered():
-    timeline._rendered.clear()
-
-
 def timeline_html(user, incident, **params) -> str:
     request = RequestFactory().get(f"/incidents/{incident.pk}/", params)
     request.user = user

@@ -25,12 +25,6 @@ def frozen_clock():
         yield
 
 
-@pytest.fixture(autouse=True)
-def nothing_kept():
-    timeline._timelines.clear()
-    timeline._rendered.clear()
-
-
 def signed_in(user) -> Client:
     client = Client()
     client.force_login(user)
