@@ -132,8 +132,9 @@ _ITEM_FIELDS = tuple(
     f.attname for f in ActionItem._meta.concrete_fields if f.attname in _ITEM_NEEDS
 )
 # The owners' names come from a query of their own (_Items): joined, PostgreSQL hashed all 5,000
-# people to name the hundred owners of one manager's teams.
-_ROW_FIELDS = (*_ITEM_FIELDS, "incident__visibility")
+# people to name the hundred owners of one manager's teams. The incident's visibility is the
+# item's own copy (item_visibility.py), so the items are read without their incidents.
+_ROW_FIELDS = (*_ITEM_FIELDS, "incident_visibility")
 _OPEN = frozenset(ActionItem.OPEN_STATUSES)
 _RESTRICTED = Incident.Visibility.RESTRICTED
 
@@ -206,7 +207,7 @@ def _restricted_access(users: list[User], row_lists: list[list]) -> Callable[[Us
         row.incident_id
         for rows in row_lists
         for row in rows
-        if row.incident__visibility == _RESTRICTED
+        if row.incident_visibility == _RESTRICTED
     }
     participations = set()
     if restricted:
@@ -222,7 +223,7 @@ def _restricted_access(users: list[User], row_lists: list[list]) -> Callable[[Us
         return [
             row
             for row in rows
-            if row.incident__visibility != _RESTRICTED
+            if row.incident_visibility != _RESTRICTED
             or (user.pk, row.incident_id) in participations
         ]
 
@@ -261,7 +262,7 @@ class _Items:
             incident = self._incidents.get(row.incident_id)
             if incident is None:
                 incident = self._incidents[row.incident_id] = _partial(
-                    Incident, id=row.incident_id, visibility=row.incident__visibility
+                    Incident, id=row.incident_id, visibility=row.incident_visibility
                 )
             item.incident = incident
             item.url = f"{self._link[0]}{row.id}{self._link[2]}"

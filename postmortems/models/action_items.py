@@ -5,6 +5,8 @@ from django.utils import timezone
 
 from postmortems import links
 
+from .incidents import Incident
+
 
 class ActionItemQuerySet(models.QuerySet):
     def open(self) -> "ActionItemQuerySet":
@@ -90,6 +92,12 @@ class ActionItem(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A copy of the incident's visibility, written only by the database (item_visibility.py), so
+    # that who may see an item is answered from its own row. Until the database has written it,
+    # an item counts as restricted.
+    incident_visibility = models.CharField(
+        max_length=20, default=Incident.Visibility.RESTRICTED, editable=False
+    )
 
     objects = ActionItemQuerySet.as_manager()
 
