@@ -93,7 +93,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def name(self) -> str:
-        return self.display_name or self.email.split("@")[0]
+        return self.name_of(self.display_name, self.email)
+
+    @staticmethod
+    def name_of(display_name: str, email: str) -> str:
+        """How a person is named from these two fields (for lists that read only those)."""
+        return display_name or email.split("@")[0]
 
     def get_full_name(self) -> str:
         return self.name
