@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable
 from django.http import HttpResponse
 from django.template.loader import get_template
 from django.utils import timezone, translation
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 
@@ -75,6 +76,18 @@ _SLOT = f"<!--slot-{secrets.token_hex(8)}-->"
 def slot() -> SafeString:
     """What a template shows where fill() will put a large kept piece."""
     return mark_safe(_SLOT)
+
+
+# A kept piece holding a form holds a CSRF token, which belongs to the request: the piece is
+# rendered with this stand-in as its token (letters and digits, random when the process starts,
+# so nobody can write it), and each request puts its own token there.
+CSRF_SLOT = f"csrfslot{secrets.token_hex(16)}"
+
+
+def with_csrf_token(piece: SafeString, token: str) -> SafeString:
+    """A kept piece rendered with `csrf_token=CSRF_SLOT`, holding this request's token instead
+    (Django's tokens are letters and digits; escaped all the same)."""
+    return mark_safe(piece.replace(CSRF_SLOT, escape(token)))
 
 
 def fill(response: HttpResponse, piece: bytes) -> HttpResponse:

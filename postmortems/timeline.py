@@ -578,8 +578,9 @@ def render_cards(
     A card's HTML is a function of what CardMaker reads and the flags, so a card rendered
     before is taken from memory (by CardMaker.key): a page of 200 entries costs 200 lookups
     instead of 200 renders, and an edit changes one key, so that one card is rendered again.
-    Never kept: a draft's card for its author (its share form holds this request's CSRF token,
-    so `request` is needed for those) and a card with a status message or the highlight. With
+    A draft's card for its author holds a share form, and so this request's CSRF token: it is
+    kept with a stand-in for the token, which each request replaces with its own (so `request`
+    is needed for those). Never kept: a card with a status message or the highlight. With
     `with_findings`, the author's own cards carry their blameless-language prompts.
     """
     template = get_template(CARD_TEMPLATE)
@@ -594,21 +595,24 @@ def render_cards(
         one_off = bool(flags.get("status")) or (highlight is not None and highlight == entry.pk)
         key = None
         rendered = None
-        if not (one_off or has_form):
+        if not one_off:
             # The template itself too: when runserver reloads a changed template, the cards
             # rendered from the old one are not served again.
-            key = (template.template, make_card.key(entry, own_questions), with_findings, flag_key)
+            card_key = make_card.key(entry, own_questions)
+            key = (template.template, card_key, with_findings, flag_key, has_form)
             rendered = _rendered.get(key)
         if rendered is None:
             card = make_card(entry, own_questions)
             findings = entry_findings(entry) if with_findings and card.can_edit else ()
             context = {"card": card, "findings": findings, **flags}
             if has_form:
-                # What the csrf context processor would give, without running them all.
-                token = token or get_token(request)
-                context["csrf_token"] = token
+                context["csrf_token"] = fragments.CSRF_SLOT
             rendered = template.render(context)
             if key is not None:
                 _rendered.put(key, rendered, keep=RENDERED_CARDS_KEPT)
+        if has_form:
+            # What the csrf context processor would give, without running them all.
+            token = token or get_token(request)
+            rendered = fragments.with_csrf_token(rendered, token)
         html.append(rendered)
     return html

@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from postmortems import timeline
+from postmortems import fragments, timeline
 from postmortems.models import ReviewQuestion, TimelineEntry
 from tests.conftest import TemplateRenders
 from tests.factories import make_entry, make_incident, make_participant, make_user
@@ -120,22 +120,35 @@ def test_only_so_many_cards_are_kept(monkeypatch):
     assert len(timeline._rendered) <= 3
 
 
-def test_a_draft_card_carries_this_requests_csrf_token_and_its_share_works():
+def test_a_kept_draft_card_carries_each_requests_own_csrf_token_and_its_share_works():
+    """The draft's card is kept with a stand-in for the token: two sessions of its author each
+    find their own token in it (never the stand-in, never the other's), and it works."""
     author = make_user()
     incident = make_incident()
     make_participant(incident=incident, user=author)
     draft = make_entry(incident=incident, author=author, shared=False, action="My draft")
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(author)
     url = reverse("postmortems:my_account", args=[incident.pk])
     share_url = reverse("postmortems:entry_share", args=[draft.pk])
 
-    client.get(url)  # the other cards are remembered now; a draft's never is
-    body = client.get(url).content.decode()
-    form = body[body.index(f'action="{share_url}"') :]
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-    response = client.post(share_url, {"csrfmiddlewaretoken": token})
+    def share_form_token(client) -> str:
+        body = client.get(url).content.decode()
+        assert fragments.CSRF_SLOT not in body
+        form = body[body.index(f'action="{share_url}"') :]
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
 
+    laptop, phone = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    laptop.force_login(author)
+    phone.force_login(author)
+    share_form_token(laptop)  # the card is kept now
+    with TemplateRenders(timeline.CARD_TEMPLATE) as renders:
+        laptop_token, phone_token = share_form_token(laptop), share_form_token(phone)
+    assert renders.count == 0  # both from the kept card
+    assert laptop_token != phone_token
+
+    refused = laptop.post(share_url, {"csrfmiddlewaretoken": "x" * 64})
+    response = phone.post(share_url, {"csrfmiddlewaretoken": phone_token})
+
+    assert refused.status_code == 403
     assert response.status_code == 302
     draft.refresh_from_db()
     assert draft.is_shared

@@ -447,7 +447,9 @@ ALLOWED = {
     ),
     ("postmortems/fragments.py", "mark_safe("): (
         "slot() marks safe only its own constant, an HTML comment made of a fixed prefix and "
-        "random hex when the process starts, holding nothing anyone wrote"
+        "random hex when the process starts, holding nothing anyone wrote; with_csrf_token() "
+        "marks safe a kept piece of rendered (escaped) template output with its token stand-in "
+        "replaced by the escaped CSRF token"
     ),
     ("templates/postmortems/export/postmortem.md", "{% autoescape off"): (
         "the Markdown download: every value people wrote passes rendering.escape_markdown or "
