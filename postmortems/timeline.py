@@ -190,20 +190,28 @@ AUTHOR_FIELDS = tuple(
 )
 
 
-def _author_rows(incident: Incident) -> list[tuple]:
-    """(id, display name, email) of everyone who has shared an entry, in the filter's order."""
-    shared = TimelineEntry.objects.filter(incident=incident).shared()
+def _author_rows(author_ids: Iterable[int]) -> list[tuple]:
+    """These people's AUTHOR_FIELDS, in the filter's order. Looked up by id: asked as "whoever
+    shared an entry here", PostgreSQL read the whole people table to find a dozen."""
     return list(
-        User.objects.filter(pk__in=shared.values("author"))
+        User.objects.filter(pk__in=set(author_ids))
         .order_by("display_name", "email")
         .values_list(*AUTHOR_FIELDS)
     )
 
 
+def _shared_marks(incident: Incident) -> list[tuple]:
+    """(id, version, key moment, author id) of each shared entry, by id: an edit bumps the
+    version, sharing or deleting changes the set."""
+    shared = TimelineEntry.objects.filter(incident=incident).shared()
+    return list(shared.order_by("pk").values_list("pk", "version", "key_moment", "author_id"))
+
+
 def _authors(incident: Incident, rows: list[tuple] | None = None) -> list[User]:
-    """The authors as users holding their names (anything else is read on access)."""
+    """The authors of the shared entries, as users holding their names (anything else is read
+    on access)."""
     if rows is None:
-        rows = _author_rows(incident)
+        rows = _author_rows(mark[3] for mark in _shared_marks(incident))
     return [User.from_db(None, AUTHOR_FIELDS, row) for row in rows]
 
 
@@ -308,14 +316,15 @@ def merged_timeline_html(request: HttpRequest, incident: Incident) -> bytes:
     Reading a timeline is far more common than changing it, and building it (every shared
     entry, its card, the days and perspectives) is most of the incident page's time. So the
     HTML is kept, under a fingerprint of everything it is made of, and reused until any of that
-    changes. The fingerprint costs three small queries: the authors (which the filter needs
-    anyway), each shared entry's id, version, key moment and author (an edit bumps the
-    version, sharing or deleting changes the set), and the review questions with who asked.
-    The rest is this viewer's: who they are (their own entries carry edit links), whether they
-    may annotate, their zone and language, the page and its filters.
+    changes. The fingerprint costs three small queries: each shared entry's marks
+    (_shared_marks), their authors' names (which the filter needs anyway), and the review
+    questions on those entries with who asked, each read by id. The rest is this viewer's: who
+    they are (their own entries carry edit links), whether they may annotate, their zone and
+    language, the page and its filters.
     """
-    author_rows = _author_rows(incident)
-    key = _fingerprint(request, incident, author_rows)
+    marks = _shared_marks(incident)
+    author_rows = _author_rows(mark[3] for mark in marks)
+    key = _fingerprint(request, incident, author_rows, marks)
     html = _timelines.get(key)
     if html is not None:
         return html
@@ -325,12 +334,14 @@ def merged_timeline_html(request: HttpRequest, incident: Incident) -> bytes:
     return html
 
 
-def _fingerprint(request: HttpRequest, incident: Incident, author_rows: list[tuple]) -> bytes:
+def _fingerprint(
+    request: HttpRequest, incident: Incident, author_rows: list[tuple], marks: list[tuple]
+) -> bytes:
     user = request.user
-    shared = TimelineEntry.objects.filter(incident=incident).shared()
-    entries = shared.order_by("pk").values_list("pk", "version", "key_moment", "author_id")
+    # By the entries' ids: joined to the entries instead, PostgreSQL read every question ever
+    # asked to find a timeline's few.
     questions = (
-        ReviewQuestion.objects.filter(entry__incident=incident, entry__state="shared")
+        ReviewQuestion.objects.filter(entry_id__in=[mark[0] for mark in marks])
         .order_by("pk")
         .values_list("pk", "entry_id", "text", "asked_by__display_name", "asked_by__email")
     )
@@ -347,7 +358,7 @@ def _fingerprint(request: HttpRequest, incident: Incident, author_rows: list[tup
         id(get_template(MERGED_TEMPLATE).template),
         id(get_template(CARD_TEMPLATE).template),
         author_rows,
-        list(entries),
+        marks,
         list(questions),
     )
     return fragments.fingerprint(parts)
