@@ -326,8 +326,10 @@ class IncidentFilterForm(forms.Form):
     def __init__(self, *args, tz: zoneinfo.ZoneInfo | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.tz = tz or zoneinfo.ZoneInfo("UTC")
-        names = Service.objects.order_by("name").values_list("name", flat=True)
-        self.fields["service"].choices = [("", "Any service"), *((n, n) for n in names)]
+        # By name in the URL, by id in the query: joined to the services by name, PostgreSQL
+        # looked up a service for each link of each candidate incident.
+        self.service_ids = dict(Service.objects.order_by("name").values_list("name", "pk"))
+        self.fields["service"].choices = [("", "Any service"), *((n, n) for n in self.service_ids)]
         # The template writes the fields out itself (crispy's per-field templates cost ~1 ms
         # per page here), so the Bootstrap classes are set on the widgets.
         for field in self.fields.values():
@@ -371,7 +373,7 @@ class IncidentFilterForm(forms.Form):
         if value := self.valid_value("severity"):
             incidents = incidents.filter(severity=value)
         if value := self.valid_value("service"):
-            tagged = Incident.services.through.objects.filter(service__name=value)
+            tagged = Incident.services.through.objects.filter(service_id=self.service_ids[value])
             incidents = incidents.filter(pk__in=tagged.values("incident_id"))
         if value := self.valid_value("participant"):
             incidents = incidents.filter(
