@@ -200,7 +200,7 @@ def _author_rows(author_ids: Iterable[int]) -> list[tuple]:
     )
 
 
-def _shared_marks(incident: Incident) -> list[tuple]:
+def shared_marks(incident: Incident) -> list[tuple]:
     """(id, version, key moment, author id) of each shared entry, by id: an edit bumps the
     version, sharing or deleting changes the set."""
     shared = TimelineEntry.objects.filter(incident=incident).shared()
@@ -211,7 +211,7 @@ def _authors(incident: Incident, rows: list[tuple] | None = None) -> list[User]:
     """The authors of the shared entries, as users holding their names (anything else is read
     on access)."""
     if rows is None:
-        rows = _author_rows(mark[3] for mark in _shared_marks(incident))
+        rows = _author_rows(mark[3] for mark in shared_marks(incident))
     return [User.from_db(None, AUTHOR_FIELDS, row) for row in rows]
 
 
@@ -309,7 +309,9 @@ TIMELINES_KEPT = 100
 _timelines = fragments.Kept()
 
 
-def merged_timeline_html(request: HttpRequest, incident: Incident) -> bytes:
+def merged_timeline_html(
+    request: HttpRequest, incident: Incident, marks: list[tuple] | None = None
+) -> bytes:
     """The merged timeline section (merged_timeline.html, rendered, in UTF-8), for the incident
     page, which puts it into the page with fragments.fill.
 
@@ -317,12 +319,13 @@ def merged_timeline_html(request: HttpRequest, incident: Incident) -> bytes:
     entry, its card, the days and perspectives) is most of the incident page's time. So the
     HTML is kept, under a fingerprint of everything it is made of, and reused until any of that
     changes. The fingerprint costs three small queries: each shared entry's marks
-    (_shared_marks), their authors' names (which the filter needs anyway), and the review
+    (shared_marks), their authors' names (which the filter needs anyway), and the review
     questions on those entries with who asked, each read by id. The rest is this viewer's: who
     they are (their own entries carry edit links), whether they may annotate, their zone and
     language, the page and its filters.
     """
-    marks = _shared_marks(incident)
+    if marks is None:
+        marks = shared_marks(incident)
     author_rows = _author_rows(mark[3] for mark in marks)
     key = _fingerprint(request, incident, author_rows, marks)
     html = _timelines.get(key)

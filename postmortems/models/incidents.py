@@ -285,28 +285,6 @@ class IncidentChange(models.Model):
         return f"{self.incident.human_id} changed by {self.changed_by}"
 
 
-class ParticipantQuerySet(models.QuerySet):
-    def with_shared_counts(self) -> "ParticipantQuerySet":
-        """Annotate `shared_count`: how many entries each person has shared in this incident."""
-        # Imported here so that the timeline module stays free to import this one.
-        from .timeline import TimelineEntry
-
-        shared = (
-            TimelineEntry.objects.filter(
-                incident=OuterRef("incident_id"),
-                author=OuterRef("user_id"),
-                state=TimelineEntry.State.SHARED,
-            )
-            .order_by()
-            .values("author")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        return self.annotate(
-            shared_count=Coalesce(Subquery(shared, output_field=IntegerField()), Value(0))
-        )
-
-
 class Participant(models.Model):
     """A person's role in one incident."""
 
@@ -330,8 +308,6 @@ class Participant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     added_at = models.DateTimeField(default=timezone.now)
-
-    objects = ParticipantQuerySet.as_manager()
 
     class Meta:
         ordering = ["incident", "added_at", "pk"]

@@ -1,5 +1,7 @@
 """Incidents and their participants: the facilitator's side."""
 
+from collections import Counter
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -90,14 +92,19 @@ def incident_create(request: HttpRequest) -> HttpResponse:
     return render(request, "postmortems/incident_form.html", {"form": form, "incident": None})
 
 
-def _participants(incident: Incident) -> list[Participant]:
-    """The people on the incident, with what participant_section.html shows of them."""
-    return list(
+def _participants(incident: Incident, marks: list[tuple]) -> list[Participant]:
+    """The people on the incident, with what participant_section.html shows of them: each
+    one's `shared_count` comes from the shared entries' marks (timeline.shared_marks), which
+    the incident page reads for its timeline anyway."""
+    shared = Counter(author_id for *_, author_id in marks)
+    participants = list(
         incident.participants.select_related("user")
         .only("incident", "role", "user__display_name", "user__email", "user__is_active")
-        .with_shared_counts()
         .order_by("added_at", "pk")
     )
+    for participant in participants:
+        participant.shared_count = shared[participant.user_id]
+    return participants
 
 
 def _participants_context(
@@ -105,11 +112,12 @@ def _participants_context(
     incident: Incident,
     *,
     form: ParticipantForm | None = None,
-    participants: list[Participant] | None = None,
+    marks: list[tuple] | None = None,
 ) -> dict:
     """What the participants section needs, on the incident page and as an htmx fragment."""
-    if participants is None:
-        participants = _participants(incident)
+    if marks is None:
+        marks = timeline.shared_marks(incident)
+    participants = _participants(incident, marks)
     can_edit = access.can_edit_incident(request.user, incident)
     if can_edit and form is None:
         form = ParticipantForm(incident=incident)
@@ -131,8 +139,9 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     user = request.user
     action_items = list(incident.action_items.for_incident_rows())
+    marks = timeline.shared_marks(incident)
     context = {
-        **_participants_context(request, incident),
+        **_participants_context(request, incident, marks=marks),
         "key_moments": incident.key_moments(),
         "is_participant": access.is_participant(user, incident),
         "can_create_action_item": access.can_create_action_item(user, incident),
@@ -142,7 +151,7 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         "timeline_html": fragments.slot(),
     }
-    timeline_html = timeline.merged_timeline_html(request, incident)
+    timeline_html = timeline.merged_timeline_html(request, incident, marks)
     return fragments.fill(
         render(request, "postmortems/incident_detail.html", context), timeline_html
     )
