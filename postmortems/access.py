@@ -1,11 +1,14 @@
 """Who may see and change what: the only home of permission rules (DESIGN.md section 3).
 
 Views call these first. "May not see" is a 404 (use the `visible_*` querysets with
-get_object_or_404); "may see but not change" is a 403 (the `can_*` predicates). Templates receive
+get_object_or_404, or incident_or_404 for one incident); "may see but not change" is a 403 (the
+`can_*` predicates). Templates receive
 the booleans and hold no rules of their own.
 """
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from accounts.models import Team, User
 
@@ -55,6 +58,29 @@ def visible_incidents(user: User) -> QuerySet[Incident]:
     return Incident.objects.filter(
         Q(visibility=Incident.Visibility.INTERNAL) | Q(Exists(participates))
     )
+
+
+def may_see_incident(user: User, incident: Incident) -> bool:
+    """visible_incidents, asked of one incident already read: internal ones for everyone signed
+    in, restricted ones for participants (the viewer's role, cached for the request) and admins."""
+    if not user.is_active:
+        return False
+    if _is_admin(user) or incident.visibility == Incident.Visibility.INTERNAL:
+        return True
+    return _role(user, incident) is not None
+
+
+def incident_or_404(user: User, pk: int, incidents: QuerySet[Incident] | None = None) -> Incident:
+    """The incident `pk` from `incidents` (all, by default) if the user may see it, else a 404.
+
+    For one incident this asks may_see_incident of the row: building visible_incidents'
+    participation subquery cost the incident page four times reading the incident itself, and
+    the role it asks instead is one the pages ask anyway.
+    """
+    incident = get_object_or_404(Incident.objects.all() if incidents is None else incidents, pk=pk)
+    if not may_see_incident(user, incident):
+        raise Http404("No incident matches the given query.")
+    return incident
 
 
 def can_open_incident(user: User) -> bool:

@@ -36,7 +36,7 @@ def _people_named_in(incident: Incident, *extra: User | None) -> list[str]:
 
 @require_http_methods(["GET", "POST"])
 def action_item_create(request: HttpRequest, pk: int) -> HttpResponse:
-    incident = get_object_or_404(access.visible_incidents(request.user), pk=pk)
+    incident = access.incident_or_404(request.user, pk)
     if not access.can_create_action_item(request.user, incident):
         raise PermissionDenied
     data = request.POST if request.method == "POST" else None

@@ -131,11 +131,8 @@ def _participants_context(
 
 @require_GET
 def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    incident = get_object_or_404(
-        access.visible_incidents(request.user)
-        .select_related("created_by")
-        .prefetch_related("services"),
-        pk=pk,
+    incident = access.incident_or_404(
+        request.user, pk, Incident.objects.select_related("created_by").prefetch_related("services")
     )
     user = request.user
     action_items = list(incident.action_items.for_incident_rows())
@@ -159,7 +156,7 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def incident_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    incident = get_object_or_404(access.visible_incidents(request.user), pk=pk)
+    incident = access.incident_or_404(request.user, pk)
     if not access.can_edit_incident(request.user, incident):
         raise PermissionDenied
     form = IncidentForm(request.POST or None, instance=incident, tz=request.user.zone)
@@ -176,8 +173,8 @@ def incident_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def incident_history(request: HttpRequest, pk: int) -> HttpResponse:
     """Every recorded change to the incident's fields and people, newest first."""
-    incident = get_object_or_404(
-        access.visible_incidents(request.user).select_related("created_by"), pk=pk
+    incident = access.incident_or_404(
+        request.user, pk, Incident.objects.select_related("created_by")
     )
     if not access.can_edit_incident(request.user, incident):
         raise PermissionDenied
@@ -205,7 +202,7 @@ def _field_labels() -> dict[str, str]:
 @require_http_methods(["GET", "POST"])
 def participant_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Add a person with a role. Works as a page, and as an htmx fragment on the incident page."""
-    incident = get_object_or_404(access.visible_incidents(request.user), pk=pk)
+    incident = access.incident_or_404(request.user, pk)
     if not access.can_edit_incident(request.user, incident):
         raise PermissionDenied
     form = ParticipantForm(request.POST or None, incident=incident)
@@ -241,7 +238,7 @@ def participant_add(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def participant_remove(request: HttpRequest, pk: int, participant_id: int) -> HttpResponse:
     """Ask, then remove. Refused for the last facilitator and for anyone who has written."""
-    incident = get_object_or_404(access.visible_incidents(request.user), pk=pk)
+    incident = access.incident_or_404(request.user, pk)
     if not access.can_edit_incident(request.user, incident):
         raise PermissionDenied
     participant = get_object_or_404(

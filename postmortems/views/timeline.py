@@ -64,7 +64,7 @@ def _account_url(incident: Incident, entry: TimelineEntry | None = None, page: i
 
 def _account_incident(request: HttpRequest, pk: int) -> Incident:
     """The incident, if the user may see it (else 404) and write an account in it (else 403)."""
-    incident = get_object_or_404(access.visible_incidents(request.user), pk=pk)
+    incident = access.incident_or_404(request.user, pk)
     if not access.can_write_account(request.user, incident):
         raise PermissionDenied
     return incident

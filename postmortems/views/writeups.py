@@ -26,7 +26,7 @@ REVISIONS_PER_PAGE = 20
 
 
 def _incident(request: HttpRequest, pk: int) -> Incident:
-    return get_object_or_404(access.visible_incidents(request.user), pk=pk)
+    return access.incident_or_404(request.user, pk)
 
 
 def _postmortem(incident: Incident) -> Postmortem:

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import User
+from postmortems import access
 from postmortems.models import Incident, IncidentChange, Participant, Service
 from postmortems.models.incidents import human_duration
 from tests.factories import make_entry, make_incident, make_participant, make_team, make_user
@@ -596,6 +597,30 @@ def test_restricted_incident_is_404_for_a_manager_who_is_not_on_it(client):
     client.force_login(manager)
 
     assert client.get(incident.get_absolute_url()).status_code == 404
+
+
+@pytest.mark.parametrize("visibility", Incident.Visibility.values)
+def test_the_one_incident_rule_agrees_with_visible_incidents_for_everyone(visibility):
+    """access.may_see_incident (pages reading one incident) and visible_incidents (lists) are
+    the same rule: for each kind of person, both give the same answer."""
+    incident = make_incident(visibility=visibility)
+    make_incident(visibility=visibility)  # another, which nobody below is on
+    participant = make_participant(incident=incident).user
+    inactive = make_participant(incident=incident).user
+    User.objects.filter(pk=inactive.pk).update(is_active=False)
+    people = {
+        "facilitator": incident.created_by,
+        "participant": participant,
+        "inactive participant": User.objects.get(pk=inactive.pk),
+        "outsider": make_user(),
+        "manager": make_team(managers=[make_user()]).managers.get(),
+        "admin": make_user(is_superuser=True),
+    }
+    for name, person in people.items():
+        for each in Incident.objects.all():
+            listed = access.visible_incidents(person).filter(pk=each.pk).exists()
+            fresh = Incident.objects.get(pk=each.pk)  # no role remembered from before
+            assert access.may_see_incident(person, fresh) == listed, (name, each.pk)
 
 
 def test_an_inactive_facilitator_cannot_open_incidents(client):
