@@ -2,8 +2,7 @@
 
 Views call these first. "May not see" is a 404 (use the `visible_*` querysets with
 get_object_or_404, or incident_or_404 for one incident); "may see but not change" is a 403 (the
-`can_*` predicates). Templates receive
-the booleans and hold no rules of their own.
+`can_*` predicates). Templates receive the booleans and hold no rules of their own.
 """
 
 from django.db.models import Exists, OuterRef, Q, QuerySet

@@ -96,20 +96,20 @@ BEGIN {_SQLITE_SPREAD} END
 """,
 )
 
-_DROP = {
-    "postgresql": (
-        f"DROP TRIGGER IF EXISTS action_item_visibility_on_write ON {ITEMS}",
-        f"DROP TRIGGER IF EXISTS incident_visibility_on_change ON {INCIDENTS}",
-        "DROP FUNCTION IF EXISTS postmortems_copy_incident_visibility()",
-        "DROP FUNCTION IF EXISTS postmortems_spread_incident_visibility()",
-    ),
-    "sqlite": (
-        "DROP TRIGGER IF EXISTS action_item_visibility_on_insert",
-        "DROP TRIGGER IF EXISTS action_item_visibility_on_update",
-        "DROP TRIGGER IF EXISTS incident_visibility_on_insert",
-        "DROP TRIGGER IF EXISTS incident_visibility_on_change",
-    ),
+# Each trigger, by name, with its table; and PostgreSQL's functions behind them.
+TRIGGERS = {
+    "postgresql": {
+        "action_item_visibility_on_write": ITEMS,
+        "incident_visibility_on_change": INCIDENTS,
+    },
+    "sqlite": {
+        "action_item_visibility_on_insert": ITEMS,
+        "action_item_visibility_on_update": ITEMS,
+        "incident_visibility_on_insert": INCIDENTS,
+        "incident_visibility_on_change": INCIDENTS,
+    },
 }
+_FUNCTIONS = ("postmortems_copy_incident_visibility", "postmortems_spread_incident_visibility")
 
 # Every item's copy that differs from its incident's visibility, set right: the migration's
 # backfill. Rewriting only those rows, not all, is what makes it quick.
@@ -140,9 +140,14 @@ def install(connection: BaseDatabaseWrapper) -> None:
 
 
 def uninstall(connection: BaseDatabaseWrapper) -> None:
+    postgresql = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        for statement in _DROP.get(connection.vendor, ()):
-            cursor.execute(statement)
+        for name, table in TRIGGERS.get(connection.vendor, {}).items():
+            cursor.execute(
+                f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgresql else "")
+            )
+        for function in _FUNCTIONS if postgresql else ():
+            cursor.execute(f"DROP FUNCTION IF EXISTS {function}()")
 
 
 def installed(connection: BaseDatabaseWrapper) -> set[str]:
@@ -153,15 +158,4 @@ def installed(connection: BaseDatabaseWrapper) -> set[str]:
     }[connection.vendor]
     with connection.cursor() as cursor:
         cursor.execute(listing)
-        return {name for (name,) in cursor.fetchall()} & set(NAMES[connection.vendor])
-
-
-NAMES = {
-    "postgresql": ("action_item_visibility_on_write", "incident_visibility_on_change"),
-    "sqlite": (
-        "action_item_visibility_on_insert",
-        "action_item_visibility_on_update",
-        "incident_visibility_on_insert",
-        "incident_visibility_on_change",
-    ),
-}
+        return {name for (name,) in cursor.fetchall()} & TRIGGERS[connection.vendor].keys()

@@ -133,7 +133,7 @@ def test_restricting_an_incident_in_its_form_hides_its_items_from_outsiders(clie
 
 def test_migrate_puts_back_triggers_a_table_rebuild_dropped():
     """SQLite drops a table's triggers when a migration rebuilds the table."""
-    wanted = set(item_visibility.NAMES[connection.vendor])
+    wanted = set(item_visibility.TRIGGERS[connection.vendor])
     assert item_visibility.installed(connection) == wanted
     item_visibility.uninstall(connection)
     assert item_visibility.installed(connection) == set()
