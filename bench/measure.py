@@ -83,7 +83,7 @@ class Page:
     label: str
     path: str
     user: str  # "participant" or "manager" (fixtures.json)
-    server: str = "app"  # or "ceiling"
+    server: str = "app"  # or "rendered" (the app keeping no page), or "ceiling"
 
 
 DIGEST_PROCESSES = 2  # the compose file's worker: --concurrency 2
@@ -140,6 +140,21 @@ def pages(fx: dict) -> list[Page]:
         ),
         Page("digest_preview", "Digest preview", "/digest/", "manager"),
     ]
+
+
+def rendered(page: Page) -> Page:
+    """The page from the server that keeps no page (KEPT_PAGES_MB=0): what the first view after
+    a change costs, every time."""
+    label = f"{page.label}, rendered"
+    return Page(f"{page.name}_rendered", label, page.path, page.user, "rendered")
+
+
+def plan_with_rendered(fx: dict) -> list[Page]:
+    """Each page as served (a repeated view comes from memory), then rendered every time."""
+    plan = []
+    for page in pages(fx):
+        plan += [page, rendered(page)] if page.server == "app" else [page]
+    return plan
 
 
 # --- ensure-db ---------------------------------------------------------------------------------
@@ -352,10 +367,14 @@ def wait_for_quiet(limit: float, seconds: int) -> float:
 def cmd_wrk(args) -> None:
     fx = read_json(OUT / "fixtures.json")
     cookies = read_json(OUT / "sessions.json")
-    ports = {"app": args.app_port, "ceiling": args.ceiling_port}
-    masters = {"app": args.app_pid, "ceiling": args.ceiling_pid}
-    idle_paths = {"app": ("/healthz", ""), "ceiling": ("/", cookies["participant"])}
-    plan = pages(fx)
+    ports = {"app": args.app_port, "rendered": args.render_port, "ceiling": args.ceiling_port}
+    masters = {"app": args.app_pid, "rendered": args.render_pid, "ceiling": args.ceiling_pid}
+    idle_paths = {
+        "app": ("/healthz", ""),
+        "rendered": ("/healthz", ""),
+        "ceiling": ("/", cookies["participant"]),
+    }
+    plan = plan_with_rendered(fx)
     # The ceiling first and last: the machine is shared, so its drift is part of the figures.
     plan = [
         *plan,
@@ -446,6 +465,7 @@ def cmd_queries(args) -> None:
     from django.test.utils import CaptureQueriesContext, override_settings
 
     from accounts.models import User
+    from postmortems import kept_pages
 
     fx = read_json(Path(args.fixtures))
     evidence = args.label == "big"
@@ -461,14 +481,20 @@ def cmd_queries(args) -> None:
         urlconf = "bench.ceiling" if page.server == "ceiling" else "postmortems.urls"
         with override_settings(ROOT_URLCONF=urlconf):
             client.get(page.path)  # warm: templates, content types, connection
+            # Rendered, as the first view after a change is: the page's whole cost.
+            kept_pages.PAGES.clear()
             with CaptureQueriesContext(connection) as captured:
                 started = time.perf_counter()
                 response = client.get(page.path)
                 wall_ms = (time.perf_counter() - started) * 1000
             # Copied now: the next request empties the connection's query log.
             captured = list(captured.captured_queries)
+            with CaptureQueriesContext(connection) as again:
+                client.get(page.path)  # served from memory
+            kept_queries = len(again.captured_queries)
             profile_text = ""
             if evidence:
+                kept_pages.PAGES.clear()
                 profiler = cProfile.Profile()
                 profiler.enable()
                 client.get(page.path)
@@ -481,6 +507,7 @@ def cmd_queries(args) -> None:
             "page": asdict(page),
             "status": response.status_code,
             "queries": len(queries),
+            "queries_when_kept": kept_queries,
             "sql_ms": round(sum(q["ms"] for q in queries), 1),
             "wall_ms": round(wall_ms, 1),
             "slowest": sorted(queries, key=lambda q: -q["ms"])[:3],
@@ -503,6 +530,7 @@ def cmd_queries(args) -> None:
         results[page.name] = record
         print(
             f"  {page.label:<45} {response.status_code}  {len(queries):>3} queries"
+            f" ({kept_queries} when kept)"
             f"  {record['sql_ms']:8.1f} ms SQL  {record['wall_ms']:8.1f} ms in-process"
         )
     write_json(OUT / f"queries-{args.label}.json", results)
@@ -831,17 +859,20 @@ def cmd_report(args) -> None:
     }
     measurements = []
     rows = []
-    first_p95 = figures["incident_list"]["p95_ms"]
     sql_factor = None
-    for page in pages(fx) + [
+    for page in plan_with_rendered(fx) + [
         Page("ceiling_end", "Bare Django view (ceiling), again", "/", "participant", "ceiling")
     ]:
         f = figures[page.name]
-        q_big = big.get(page.name, big["ceiling"])["queries"]
-        q_small = small.get(page.name, small["ceiling"])["queries"]
+        base = page.name.removesuffix("_rendered")  # the in-process figures are per page
+        q_big = big.get(base, big["ceiling"])["queries"]
+        q_small = small.get(base, small["ceiling"])["queries"]
         share = f["rps"] / ceiling_rps
+        first_p95 = figures[
+            "incident_list_rendered" if page.server == "rendered" else "incident_list"
+        ]["p95_ms"]
         checks = {}
-        if page.server == "app":
+        if page.server in ("app", "rendered"):
             checks = {
                 "p95_ms <= 50": f["p95_ms"] <= P95_MS,
                 "rps >= 10% of ceiling": share >= CEILING_SHARE,
@@ -849,18 +880,18 @@ def cmd_report(args) -> None:
                 "same queries at 10 and at 100k incidents": q_big == q_small,
                 "no errors": f["errors"] == 0 and f["not_200"] == 0,
             }
-            if page.name == "incident_list_deep":
+            if base == "incident_list_deep":
                 checks["p95 <= 1.5x first page"] = f["p95_ms"] <= DEEP_PAGE_FACTOR * first_p95
                 # Both pages share every other cost; while those dominate, the p95 ratio hides
                 # what the depth costs. The database time (in-process run) shows it.
                 first_sql = big["incident_list"]["sql_ms"] or 1
-                sql_factor = round(big[page.name]["sql_ms"] / first_sql, 1)
+                sql_factor = round(big[base]["sql_ms"] / first_sql, 1)
                 checks["SQL time <= 1.5x first page"] = sql_factor <= DEEP_PAGE_FACTOR
-            if page.name == "search":
-                checks["no seq scan of a big table"] = not big[page.name].get("seq_scans")
+            if base == "search":
+                checks["no seq scan of a big table"] = not big[base].get("seq_scans")
         record = {
             "name": page.name,
-            "kind": "ceiling" if page.server == "ceiling" else "page",
+            "kind": {"ceiling": "ceiling", "app": "page", "rendered": "page_rendered"}[page.server],
             "label": page.label,
             "path": page.path,
             "signed_in_as": page.user,
@@ -875,7 +906,8 @@ def cmd_report(args) -> None:
             "response_bytes": f["response_bytes"],
             "queries": q_big,
             "queries_at_small_scale": q_small,
-            "sql_ms_in_process": big.get(page.name, {}).get("sql_ms"),
+            "queries_when_kept": big.get(base, {}).get("queries_when_kept"),
+            "sql_ms_in_process": big.get(base, {}).get("sql_ms"),
             "ratio_to_ceiling": round(share, 3),
             "worker_cpu_ms_per_request": f.get("worker_cpu_ms_per_request"),
             # The same share from CPU per request: steadier than req/s on a shared machine.
@@ -885,12 +917,12 @@ def cmd_report(args) -> None:
                 else None
             ),
             "load_average_during": f.get("load_average"),
-            "seq_scans": big.get(page.name, {}).get("seq_scans", []),
+            "seq_scans": big.get(base, {}).get("seq_scans", []),
             "targets": checks,
             "met": all(checks.values()) if checks else None,
             **context,
         }
-        if page.name == "incident_list_deep":
+        if base == "incident_list_deep":
             record["deep_over_first"] = {
                 "p95": round(f["p95_ms"] / first_p95, 2) if first_p95 else None,
                 "sql_ms": sql_factor,
@@ -943,6 +975,11 @@ def cmd_report(args) -> None:
             docs.write_text(f"{head}{start}\n{summary}\n{end}{tail}")
 
 
+def _kept_queries(rows: list[dict]) -> str:
+    counts = sorted({r["queries_when_kept"] for r in rows if r["kind"] == "page"} - {None})
+    return " or ".join(str(n) for n in counts) + " queries" if counts else "no figure"
+
+
 def render_summary(
     context: dict, rows: list[dict], digest: dict, reminder: dict, ceiling: float
 ) -> str:
@@ -959,6 +996,12 @@ def render_summary(
         f"Ceiling: {ceiling:,.0f} req/s (mean of the first and last run). Worker CPU per "
         "request is measured from /proc for the gunicorn workers alone (PostgreSQL's CPU is "
         "not in it); it moves far less than req/s when other work shares the machine.",
+        "",
+        "Each page twice: as served, where a view repeated while nothing it shows has changed "
+        "comes from memory (postmortems/kept_pages.py), and rendered on every request (a server "
+        "with `KEPT_PAGES_MB=0`): what the first view after a change costs. Queries are a "
+        "render's (with the change counter's); a page served from memory asks "
+        f"{_kept_queries(rows)}.",
         "",
         "| Page | req/s | p50 ms | p95 ms | p99 ms | errors | worker CPU ms/request "
         "| queries (10 / 100k incidents) | share of ceiling (req/s; CPU) | targets |",
@@ -1035,6 +1078,8 @@ def main() -> None:
     p.add_argument("--ceiling-port", type=int, required=True)
     p.add_argument("--app-pid", type=int, default=0, help="gunicorn master, for CPU figures")
     p.add_argument("--ceiling-pid", type=int, default=0)
+    p.add_argument("--render-port", type=int, required=True, help="the app keeping no page")
+    p.add_argument("--render-pid", type=int, default=0)
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--quiet-wait", type=int, default=0, help="seconds to wait for a quiet machine")
     p.set_defaults(func=cmd_wrk)

@@ -55,9 +55,9 @@ $PY bench/measure.py ensure-db --db postmortems_bench_small \
   --fixtures "$OUT/fixtures-small.json"
 $PY manage.py collectstatic --noinput -v 0
 
-read -r APP_PORT CEILING_PORT SMTP_PORT < <($PY - <<'PYEOF'
+read -r APP_PORT CEILING_PORT SMTP_PORT RENDER_PORT < <($PY - <<'PYEOF'
 import socket
-socks = [socket.socket() for _ in range(3)]
+socks = [socket.socket() for _ in range(4)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
@@ -97,13 +97,20 @@ if [[ "$STEPS" == *" load "* ]]; then
   "${GUNICORN[@]}" --bind "127.0.0.1:$APP_PORT" postmortems.wsgi:application &
   APP_PID=$!
   PIDS+=("$APP_PID")
+  # The same app keeping no page: each page is also measured as rendered on every request.
+  KEPT_PAGES_MB=0 "${GUNICORN[@]}" --bind "127.0.0.1:$RENDER_PORT" postmortems.wsgi:application &
+  RENDER_PID=$!
+  PIDS+=("$RENDER_PID")
   "${GUNICORN[@]}" --bind "127.0.0.1:$CEILING_PORT" bench.ceiling:application &
   CEILING_PID=$!
   PIDS+=("$CEILING_PID")
   wait_for "$APP_PORT"
+  wait_for "$RENDER_PORT"
   wait_for "$CEILING_PORT"
   $PY bench/measure.py wrk --app-port "$APP_PORT" --ceiling-port "$CEILING_PORT" \
-    --app-pid "$APP_PID" --ceiling-pid "$CEILING_PID" --duration "$DURATION" --quiet-wait "$QUIET_WAIT"
+    --app-pid "$APP_PID" --ceiling-pid "$CEILING_PID" \
+    --render-port "$RENDER_PORT" --render-pid "$RENDER_PID" \
+    --duration "$DURATION" --quiet-wait "$QUIET_WAIT"
   cleanup  # the servers stop before the in-process measurements, so nothing competes with them
 fi
 

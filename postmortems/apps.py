@@ -8,19 +8,26 @@ class PostmortemsConfig(AppConfig):
     verbose_name = "Postmortems"
 
     def ready(self) -> None:
-        post_migrate.connect(_keep_item_visibility, sender=self)
+        post_migrate.connect(_keep_triggers, sender=self)
 
 
-def _keep_item_visibility(sender, using, apps=None, **kwargs) -> None:
-    """(Re)create the triggers keeping ActionItem.incident_visibility: SQLite drops a table's
-    triggers when a migration rebuilds it (item_visibility.py). `apps` is the migrated state
+def _keep_triggers(sender, using, apps=None, **kwargs) -> None:
+    """(Re)create the database's triggers: SQLite drops a table's triggers when a migration
+    rebuilds it, and a flush empties the change counter's table. `apps` is the migrated state
     (`flush` sends none: the models as they are)."""
     from django.apps import apps as current
     from django.db import connections
 
-    from postmortems import item_visibility
+    from postmortems import change_counter, item_visibility
 
-    model = (apps or current).get_model("postmortems", "ActionItem")
+    apps = apps or current
+    connection = connections[using]
+    model = apps.get_model("postmortems", "ActionItem")
     fields = {field.name for field in model._meta.fields}
     if "incident_visibility" in fields:  # not when migrated back to before the column
-        item_visibility.install(connections[using])
+        item_visibility.install(connection)
+    try:
+        apps.get_model("postmortems", "ChangeCounter")
+    except LookupError:  # migrated back to before the counter
+        return
+    change_counter.install(connection, apps)

@@ -93,6 +93,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.site",
+                # After Django's csrf processor: a page rendered to be kept shows a stand-in.
+                "postmortems.kept_pages.csrf_stand_in",
             ],
         },
     },
@@ -175,6 +177,10 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
+
+# Whole pages kept in each web process's memory while the database's change counter stands
+# still (postmortems/kept_pages.py): at most this many megabytes per process; 0 keeps none.
+KEPT_PAGES_MB = env_int("KEPT_PAGES_MB", 64)
 
 # Opt in now to what Django 6 does anyway: a URL typed without a scheme means https.
 FORMS_URLFIELD_ASSUME_HTTPS = True

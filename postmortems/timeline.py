@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.http import HttpRequest
-from django.middleware.csrf import get_token
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone, translation
 from django.utils.dates import MONTHS_3
@@ -25,7 +24,7 @@ from django.utils.text import Truncator, capfirst
 
 from accounts.models import User
 
-from . import access, blameless, fragments, links
+from . import access, blameless, fragments, kept_pages, links
 from .forms.timeline import TimelineFilterForm
 from .models import Incident, ReviewQuestion, TimelineEntry
 
@@ -626,7 +625,7 @@ def render_cards(
                 _rendered.put(key, rendered, keep=RENDERED_CARDS_KEPT)
         if has_form:
             # What the csrf context processor would give, without running them all.
-            token = token or get_token(request)
+            token = token or kept_pages.csrf_token(request)
             rendered = fragments.with_csrf_token(rendered, token)
         html.append(rendered)
     return html

@@ -1,6 +1,7 @@
 """The domain vocabulary (DESIGN.md section 2), one module per concern."""
 
 from .action_items import ActionItem, ActionItemChange
+from .change_counter import ChangeCounter
 from .deliveries import Delivery
 from .incidents import Incident, IncidentChange, Participant, Service
 from .timeline import ReviewQuestion, TimelineEntry, TimelineEntryRevision
@@ -15,6 +16,7 @@ from .writeups import (
 __all__ = [
     "ActionItem",
     "ActionItemChange",
+    "ChangeCounter",
     "ContributingFactor",
     "Delivery",
     "Incident",

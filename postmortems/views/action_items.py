@@ -15,6 +15,7 @@ from postmortems.forms.action_items import (
     ActionItemForm,
     ActionItemUpdateForm,
 )
+from postmortems.kept_pages import kept_page
 from postmortems.models import ActionItem, Incident, Postmortem
 from postmortems.services import action_items as services
 
@@ -169,6 +170,7 @@ def _review(request: HttpRequest):
 
 
 @require_GET
+@kept_page
 def action_item_review(request: HttpRequest) -> HttpResponse:
     filters, scope, narrowed, may_review = _review(request)
     today, now = timezone.localdate(), timezone.now()

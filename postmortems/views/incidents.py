@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from postmortems import access, fragments, pagination, timeline
 from postmortems.forms.incidents import IncidentFilterForm, IncidentForm, ParticipantForm
+from postmortems.kept_pages import kept_page
 from postmortems.models import Incident, Participant
 from postmortems.models.incidents import add_service_names
 from postmortems.services import incidents as services
@@ -45,6 +46,7 @@ def _query_without_page(request: HttpRequest) -> str:
 
 
 @require_GET
+@kept_page
 def incident_list(request: HttpRequest) -> HttpResponse:
     """Incidents the viewer may see, filtered, searched, sorted and paged by keyset."""
     form = IncidentFilterForm(request.GET, tz=request.user.zone)
@@ -130,6 +132,7 @@ def _participants_context(
 
 
 @require_GET
+@kept_page
 def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
     incident = access.incident_or_404(
         request.user, pk, Incident.objects.select_related("created_by").prefetch_related("services")

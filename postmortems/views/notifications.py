@@ -7,9 +7,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from postmortems import digests, fragments, preferences
+from postmortems.kept_pages import kept_page
 
 
 @require_GET
+@kept_page
 def digest_preview(request: HttpRequest) -> HttpResponse:
     """The signed-in person's weekly digest as it stands now ("view in browser")."""
     digest = digests.compile_for(request.user, timezone.now())

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import access, blameless
 from ..forms.timeline import KeyMomentForm, ReviewQuestionForm, TimelineEntryForm
+from ..kept_pages import kept_page
 from ..models import Incident, TimelineEntry
 from ..services import timeline as services
 from ..timeline import (
@@ -163,6 +164,7 @@ def _saved_message(entry: TimelineEntry, *, edited: bool = False) -> str:
 
 
 @require_http_methods(["GET", "POST"])
+@kept_page
 def my_account(request: HttpRequest, pk: int) -> HttpResponse:
     """The signed-in participant's own entries, drafts included, and the form to add one."""
     incident = _account_incident(request, pk)

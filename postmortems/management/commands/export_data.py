@@ -15,10 +15,11 @@ from django.core.management.base import BaseCommand
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
-# Rebuilt by `migrate` (content types, permissions) or transient (sessions: everyone signs in
-# again; django-axes' sign-in attempts). Everything else is exported.
+# Rebuilt by `migrate` (content types, permissions, the change counter, which each database
+# starts afresh) or transient (sessions: everyone signs in again; django-axes' sign-in attempts).
+# Everything else is exported.
 EXCLUDED_APPS = {"contenttypes", "sessions", "axes"}
-EXCLUDED_MODELS = {"auth.permission"}
+EXCLUDED_MODELS = {"auth.permission", "postmortems.changecounter"}
 
 
 class FullPrecisionEncoder(DjangoJSONEncoder):
