@@ -25,6 +25,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,7 @@ class Page:
     path: str
     user: str  # "participant" or "manager" (fixtures.json)
     server: str = "app"  # or "rendered" (the app keeping no page), or "ceiling"
+    writes_per_second: float = 0  # committed while wrk runs, each one moving the change counter
 
 
 DIGEST_PROCESSES = 2  # the compose file's worker: --concurrency 2
@@ -149,12 +151,68 @@ def rendered(page: Page) -> Page:
     return Page(f"{page.name}_rendered", label, page.path, page.user, "rendered")
 
 
+# The two most expensive pages are also measured while something is written every second: each
+# write moves the change counter, so every worker renders the page again after it.
+CHURN_PAGES = ("incident_detail", "action_item_review")
+CHURN_WRITES_PER_SECOND = 1.0
+
+
+def churned(page: Page) -> Page:
+    label = f"{page.label}, a write committed every second"
+    return Page(
+        f"{page.name}_churn",
+        label,
+        page.path,
+        page.user,
+        page.server,
+        writes_per_second=CHURN_WRITES_PER_SECOND,
+    )
+
+
 def plan_with_rendered(fx: dict) -> list[Page]:
-    """Each page as served (a repeated view comes from memory), then rendered every time."""
+    """Each page as served (a repeated view comes from memory), then rendered every time; the
+    CHURN_PAGES also with writes going on."""
     plan = []
     for page in pages(fx):
-        plan += [page, rendered(page)] if page.server == "app" else [page]
+        if page.server != "app":
+            plan.append(page)
+            continue
+        plan.append(page)
+        if page.name in CHURN_PAGES:
+            plan.append(churned(page))
+        plan.append(rendered(page))
     return plan
+
+
+class Writer:
+    """Commits `per_second` writes a second on its own connection while in use: a no-op update
+    of one team's name, which changes nothing a page shows but moves the change counter."""
+
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self.writes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        url = os.environ.get("DATABASE_URL") or database_url("postmortems_bench")
+        with psycopg.connect(url, autocommit=True) as conn:
+            team = conn.execute("SELECT min(id) FROM accounts_team").fetchone()[0]
+            while not self._stop.wait(1 / self.per_second):
+                conn.execute("UPDATE accounts_team SET name = name WHERE id = %s", [team])
+                self.writes += 1
+
+    def __enter__(self) -> "Writer":
+        if self.per_second:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self.per_second:
+            self._thread.join()
 
 
 # --- ensure-db ---------------------------------------------------------------------------------
@@ -396,7 +454,8 @@ def cmd_wrk(args) -> None:
             get(port, page.path, cookie)
         load = os.getloadavg()[0]
         cpu_before = cpu_seconds(masters[page.server]) if masters[page.server] else None
-        figures, raw = wrk(port, page.path, cookie, args.duration)
+        with Writer(page.writes_per_second) as writer:
+            figures, raw = wrk(port, page.path, cookie, args.duration)
         drain(port, *idle_paths[page.server])
         cpu_drained = cpu_seconds(masters[page.server]) if masters[page.server] else None
         (OUT / "wrk" / f"{page.name}.txt").write_text(raw)
@@ -406,6 +465,7 @@ def cmd_wrk(args) -> None:
                 "page": asdict(page),
                 "response_bytes": size,
                 "load_average": load,
+                "writes_during": writer.writes,
                 "rps": round(figures["requests"] / seconds, 1),
                 "p50_ms": figures["p50_us"] / 1000,
                 "p95_ms": figures["p95_us"] / 1000,
@@ -864,7 +924,8 @@ def cmd_report(args) -> None:
         Page("ceiling_end", "Bare Django view (ceiling), again", "/", "participant", "ceiling")
     ]:
         f = figures[page.name]
-        base = page.name.removesuffix("_rendered")  # the in-process figures are per page
+        # The in-process figures are per page.
+        base = page.name.removesuffix("_rendered").removesuffix("_churn")
         q_big = big.get(base, big["ceiling"])["queries"]
         q_small = small.get(base, small["ceiling"])["queries"]
         share = f["rps"] / ceiling_rps
@@ -891,7 +952,12 @@ def cmd_report(args) -> None:
                 checks["no seq scan of a big table"] = not big[base].get("seq_scans")
         record = {
             "name": page.name,
-            "kind": {"ceiling": "ceiling", "app": "page", "rendered": "page_rendered"}[page.server],
+            "kind": (
+                "page_with_writes"
+                if page.writes_per_second
+                else {"ceiling": "ceiling", "app": "page", "rendered": "page_rendered"}[page.server]
+            ),
+            "writes_during": f.get("writes_during", 0),
             "label": page.label,
             "path": page.path,
             "signed_in_as": page.user,
@@ -1001,7 +1067,9 @@ def render_summary(
         "comes from memory (postmortems/kept_pages.py), and rendered on every request (a server "
         "with `KEPT_PAGES_MB=0`): what the first view after a change costs. Queries are a "
         "render's (with the change counter's); a page served from memory asks "
-        f"{_kept_queries(rows)}.",
+        f"{_kept_queries(rows)}. The incident page and the review are also measured while "
+        "another connection commits a write every second (a no-op update of a team): each "
+        "write moves the counter, so each worker renders those pages again after it.",
         "",
         "| Page | req/s | p50 ms | p95 ms | p99 ms | errors | worker CPU ms/request "
         "| queries (10 / 100k incidents) | share of ceiling (req/s; CPU) | targets |",
