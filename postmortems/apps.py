@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.autoreload import file_changed
 
 
 class PostmortemsConfig(AppConfig):
@@ -8,7 +9,10 @@ class PostmortemsConfig(AppConfig):
     verbose_name = "Postmortems"
 
     def ready(self) -> None:
+        from postmortems import kept_pages
+
         post_migrate.connect(_keep_triggers, sender=self)
+        file_changed.connect(kept_pages.forget_on_file_change)
 
 
 def _keep_triggers(sender, using, apps=None, **kwargs) -> None:

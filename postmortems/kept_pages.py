@@ -67,6 +67,13 @@ class KeptPages(fragments.Kept):
 PAGES = KeptPages()
 
 
+def forget_on_file_change(sender, file_path, **kwargs) -> None:
+    """runserver: Django reloads a changed template without restarting the process, and the
+    counter does not see templates, so every kept page goes (a changed Python file restarts
+    the process anyway)."""
+    PAGES.clear()
+
+
 def limit() -> int:
     return settings.KEPT_PAGES_MB * 1024 * 1024
 

@@ -8,6 +8,7 @@ counter moves when a transaction commits. The deadlock at the end needs PostgreS
 import re
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -19,6 +20,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.autoreload import file_changed
 
 from postmortems import change_counter, fragments, kept_pages
 from postmortems.models import ActionItem, ChangeCounter, Incident, Participant, TimelineEntry
@@ -402,3 +404,14 @@ def test_on_postgresql_writers_do_not_deadlock_on_the_counter():
 
     assert outcome == {"done": True}
     assert change_counter.current(connection) == before + 2
+
+
+def test_a_template_changed_under_runserver_empties_the_kept_pages(world):
+    """runserver reloads a changed template without restarting; the counter cannot see it."""
+    client, url = page(world, "incident_detail")
+    client.get(url)
+    assert len(kept_pages.PAGES) == 1
+
+    file_changed.send(sender=None, file_path=Path("templates/base.html"))
+
+    assert len(kept_pages.PAGES) == 0
