@@ -21,6 +21,7 @@ created after every `migrate` (apps.py), which also puts the counter's row back 
 import secrets
 
 from django.apps.registry import Apps
+from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 COUNTER = "postmortems_changecounter"
@@ -70,7 +71,6 @@ def watched_tables(apps: Apps) -> list[str]:
 
 def _pg_statements(table: str) -> list[str]:
     return [
-        f"DROP TRIGGER IF EXISTS {_PG_TRIGGER} ON {table}",
         f"""CREATE CONSTRAINT TRIGGER {_PG_TRIGGER}
             AFTER INSERT OR UPDATE OR DELETE ON {table}
             DEFERRABLE INITIALLY DEFERRED
@@ -93,8 +93,11 @@ def _sqlite_statements(table: str) -> list[str]:
 
 
 def install(connection: BaseDatabaseWrapper, apps: Apps) -> None:
-    """The counter's row if it is missing, and a trigger on every watched table (safe to
-    repeat; a table no longer watched loses its trigger)."""
+    """The counter's row if it is missing, and a trigger on every watched table that lacks one;
+    a table no longer watched loses its trigger. Safe to repeat, and in one transaction, so no
+    write commits uncounted meanwhile. A table that has its trigger is not touched: dropping a
+    trigger locks its table against every reader. (A change to the triggers' definition needs
+    a migration that runs uninstall, then install.)"""
     if connection.vendor == "postgresql":
         setup, per_table = _PG_SETUP, _pg_statements
     elif connection.vendor == "sqlite":
@@ -105,7 +108,7 @@ def install(connection: BaseDatabaseWrapper, apps: Apps) -> None:
             f"not {connection.vendor}."
         )
     watched = watched_tables(apps)
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         # A new counter starts at a random number, not at 0: processes still holding pages kept
         # from another database (before a restore, say) never find their numbers again.
         cursor.execute(
@@ -114,11 +117,13 @@ def install(connection: BaseDatabaseWrapper, apps: Apps) -> None:
         )
         for statement in setup:
             cursor.execute(statement)
-        for table in set(installed(connection)) - set(watched):
+        present = set(installed(connection))
+        for table in present - set(watched):
             _drop(cursor, connection.vendor, table)
         for table in watched:
-            for statement in per_table(table):
-                cursor.execute(statement)
+            if table not in present:
+                for statement in per_table(table):
+                    cursor.execute(statement)
 
 
 def uninstall(connection: BaseDatabaseWrapper) -> None:
