@@ -702,7 +702,7 @@ def cmd_digests(args) -> None:
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     def sink_count() -> int:
-        return int(Path(args.count_file).read_text().split()[0]) if args.count_file else 0
+        return read_sink_count(Path(args.count_file)) if args.count_file else 0
 
     # As deployed (docker-compose.yml: `celery worker --concurrency 2`, one process per core),
     # and in one process for comparison.
@@ -714,6 +714,7 @@ def cmd_digests(args) -> None:
         now=now.isoformat(),
         managers=fx_managers(),
         emails_received_by_sink=sink_count() - received_before if args.count_file else None,
+        sink=os.environ.get("BENCH_SMTP_SINK", "unknown"),
         baseline_rss_mb=round(baseline_kb / 1024, 1),
         one_process={key: one[key] for key in ("wall_s", "peak_rss_mb", "outcomes")},
     )
@@ -749,6 +750,17 @@ def cmd_digests(args) -> None:
             (OUT / "profile" / name).write_text(stream.getvalue())
     write_json(OUT / f"digests-{args.label}.json", result)
     print(json.dumps(result, indent=2))
+
+
+def read_sink_count(path: Path) -> int:
+    """Messages the SMTP sink has received: Postfix's smtp-sink -c writes running counters
+    ("sess=3 quit=3 mesg=7", each update ending in a carriage return), bench/smtp_sink.py
+    writes "COUNT BYTES"; nothing yet means none."""
+    text = path.read_text() if path.exists() else ""
+    counts = re.findall(r"mesg=(\d+)", text)
+    if counts:
+        return int(counts[-1])
+    return int(text.split()[0]) if text.split() else 0
 
 
 def fx_managers() -> int:
@@ -1103,7 +1115,7 @@ def render_summary(
         + f" | {digest['wall_s']:.1f} s | {digest['queries']:,} "
         f"({digest['queries_per_digest_min']}–{digest['queries_per_digest_max']} per digest) | "
         f"{digest['peak_rss_mb']:.0f} MB | {digest['emails_received_by_sink']:,} emails received "
-        f"by the SMTP sink; outcomes: "
+        f"by the SMTP sink ({digest.get('sink', 'aiosmtpd')}); outcomes: "
         f"{', '.join(f'{name} {count:,}' for name, count in digest['outcomes'].items())} | "
         + ("met" if not missed else "MISSED: " + "; ".join(missed))
         + " |"
