@@ -407,3 +407,43 @@ def test_the_preview_asks_anonymous_visitors_to_sign_in(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
+
+
+# --- Its rows (postmortems/templatetags/digest_rows.py) ------------------------------------------
+
+
+def test_a_digests_rows_show_owner_due_date_and_overdue_and_escape_what_people_wrote(client):
+    manager, owner = make_user(), make_user(display_name="Ada <b>Lovelace</b>")
+    team = make_team(managers=[manager])
+    with at(utc(LAST_WEEK, 12)):  # both new last week, so both are listed
+        late = make_action_item(
+            team=team, owner=owner, title="Fix <script>x()</script>", due_on=MONDAY - timedelta(1)
+        )
+        make_action_item(team=team, owner=None, title="Nobody's", due_on=None)
+    client.force_login(manager)
+
+    with at(utc(MONDAY, 10)):
+        digest = digests.compile_for(manager, utc(MONDAY, 10))
+        message = digests._message(manager, digest, "2026-11-23", utc(MONDAY, 10), digests._links())
+        page = client.get(reverse("postmortems:digest_preview")).content.decode()
+    html, text = message.alternatives[0][0], message.body
+
+    row = (
+        f'<td><a href="http://testserver/action-items/{late.pk}/">'
+        "Fix &lt;script&gt;x()&lt;/script&gt;</a></td>\n"
+        f"        <td>{late.incident.human_id}</td>\n"
+        "        <td>Ada &lt;b&gt;Lovelace&lt;/b&gt;</td>\n        <td>22 Nov 2026"
+        ' <span class="badge text-bg-danger" style="color: #c92a2a;">overdue</span></td>'
+    )
+    assert row in html
+    assert row.replace("http://testserver", "").replace(' style="color: #c92a2a;"', "") in page
+    assert "<td>No owner</td>" in html and "no due date" in html
+    assert "<script>" not in html and "<script>" not in page
+    # Plain text: nothing escaped, nothing marked up.
+    assert (
+        f"- Fix <script>x()</script> [{late.incident.human_id}], Ada <b>Lovelace</b>, due 22 Nov\n"
+        in text
+    )
+    assert "- Nobody's" in text and ", no owner, no due date\n" in text
+    assert "  Ada <b>Lovelace</b>: 1 / 0 / 0 / 1\n" in text  # the "by owner" lines
+    assert '<td>Ada &lt;b&gt;Lovelace&lt;/b&gt;</td><td class="text-end">1</td>' in html
