@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -147,8 +147,9 @@ def pages(fx: dict) -> list[Page]:
 def rendered(page: Page) -> Page:
     """The page from the server that keeps no page (KEPT_PAGES_MB=0): what the first view after
     a change costs, every time."""
-    label = f"{page.label}, rendered"
-    return Page(f"{page.name}_rendered", label, page.path, page.user, "rendered")
+    return replace(
+        page, name=f"{page.name}_rendered", label=f"{page.label}, rendered", server="rendered"
+    )
 
 
 # The two most expensive pages are also measured while something is written every second: each
@@ -158,13 +159,10 @@ CHURN_WRITES_PER_SECOND = 1.0
 
 
 def churned(page: Page) -> Page:
-    label = f"{page.label}, a write committed every second"
-    return Page(
-        f"{page.name}_churn",
-        label,
-        page.path,
-        page.user,
-        page.server,
+    return replace(
+        page,
+        name=f"{page.name}_churn",
+        label=f"{page.label}, a write committed every second",
         writes_per_second=CHURN_WRITES_PER_SECOND,
     )
 
@@ -174,13 +172,11 @@ def plan_with_rendered(fx: dict) -> list[Page]:
     CHURN_PAGES also with writes going on."""
     plan = []
     for page in pages(fx):
-        if page.server != "app":
-            plan.append(page)
-            continue
         plan.append(page)
-        if page.name in CHURN_PAGES:
-            plan.append(churned(page))
-        plan.append(rendered(page))
+        if page.server == "app":
+            if page.name in CHURN_PAGES:
+                plan.append(churned(page))
+            plan.append(rendered(page))
     return plan
 
 

@@ -24,8 +24,10 @@ from django.apps.registry import Apps
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-COUNTER = "postmortems_changecounter"
-ROW = 1
+from postmortems.models.change_counter import ChangeCounter
+
+COUNTER = ChangeCounter._meta.db_table
+ROW = ChangeCounter.ROW
 APPS = ("accounts", "postmortems")
 UNWATCHED = {("postmortems", "Delivery"), ("postmortems", "ChangeCounter")}
 
@@ -35,6 +37,7 @@ _PG_TRIGGER = "count_change_at_commit"
 _PG_TRUNCATE_TRIGGER = "count_change_on_truncate"
 # SQLite: one namespace for all triggers, so the table is in each name.
 _SQLITE_PREFIX = "count_change_"
+_SQLITE_EVENTS = ("insert", "update", "delete")
 
 _PG_SETUP = (
     f"""
@@ -85,10 +88,10 @@ def _pg_statements(table: str) -> list[str]:
 def _sqlite_statements(table: str) -> list[str]:
     # SQLite lets one connection write at a time, so there is no queue to avoid: each row counts.
     return [
-        f"""CREATE TRIGGER IF NOT EXISTS {_SQLITE_PREFIX}{table}_{event.lower()}
-            AFTER {event} ON {table}
+        f"""CREATE TRIGGER IF NOT EXISTS {_SQLITE_PREFIX}{table}_{event}
+            AFTER {event.upper()} ON {table}
             BEGIN UPDATE {COUNTER} SET number = number + 1 WHERE id = {ROW}; END"""
-        for event in ("INSERT", "UPDATE", "DELETE")
+        for event in _SQLITE_EVENTS
     ]
 
 
@@ -139,7 +142,7 @@ def _drop(cursor, vendor: str, table: str) -> None:
         cursor.execute(f"DROP TRIGGER IF EXISTS {_PG_TRIGGER} ON {table}")
         cursor.execute(f"DROP TRIGGER IF EXISTS {_PG_TRUNCATE_TRIGGER} ON {table}")
     else:
-        for event in ("insert", "update", "delete"):
+        for event in _SQLITE_EVENTS:
             cursor.execute(f"DROP TRIGGER IF EXISTS {_SQLITE_PREFIX}{table}_{event}")
 
 

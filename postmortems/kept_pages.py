@@ -120,11 +120,13 @@ def _key(request: HttpRequest, view: Callable, number: int) -> bytes:
     )
 
 
+def _with_token(content: bytes, request: HttpRequest) -> bytes:
+    """A page rendered to be kept, with this request's CSRF token in place of the stand-in."""
+    return content.replace(_SLOT, get_token(request).encode()) if _SLOT in content else content
+
+
 def _respond(request: HttpRequest, page: _Page) -> HttpResponse:
-    content = page.content
-    if _SLOT in content:
-        content = content.replace(_SLOT, get_token(request).encode())
-    response = HttpResponse(content)
+    response = HttpResponse(_with_token(page.content, request))
     for name, value in page.headers:
         response.headers[name] = value
     return response
@@ -156,8 +158,7 @@ def kept_page(view: Callable) -> Callable:
             page = _Page(response.content, list(response.items()))
             if page.size <= limit() // 4:  # one huge page must not empty the store
                 PAGES.put_page(key, page, limit=limit())
-        if _SLOT in response.content:
-            response.content = response.content.replace(_SLOT, get_token(request).encode())
+        response.content = _with_token(response.content, request)
         return response
 
     return keeping

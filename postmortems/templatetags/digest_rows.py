@@ -61,18 +61,18 @@ def digest_item_lines(section, *, show_owner: bool, base_url: str) -> str:
     return "".join(lines)
 
 
-_OWNER_ROW = (
-    '\n          <tr><td>{}</td><td class="text-end">{}</td><td class="text-end">{}</td>'
-    '<td class="text-end">{}</td><td class="text-end">{}</td></tr>\n          '
-)
-
-
 @register.simple_tag
 def digest_owner_lines(owners) -> str:
     """The "By owner" lines of weekly_digest_body.txt, as plain text (autoescape off there)."""
     return "".join(
         f"  {row.name}: {row.overdue} / {row.due_soon} / {row.done} / {row.new}\n" for row in owners
     )
+
+
+_OWNER_ROW = (
+    '\n          <tr><td>{}</td><td class="text-end">{}</td><td class="text-end">{}</td>'
+    '<td class="text-end">{}</td><td class="text-end">{}</td></tr>\n          '
+)
 
 
 @register.simple_tag
